@@ -1,0 +1,1 @@
+"""Sub-commands of the `anoclust` CLI, one module each."""

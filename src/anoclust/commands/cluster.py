@@ -1,0 +1,28 @@
+"""`anoclust cluster INPUT --out DIR`: group a set of images."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..datasets import LAYOUTS
+from ..pipeline import cluster_input
+from .common import add_method_options, print_summary, settings_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cluster", help="group images into clusters of defect types",
+                       description="Group images into clusters of defect types.")
+    p.add_argument("input", metavar="INPUT", help="MVTec category folder, labelled folder, flat folder or CSV list")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--layout", choices=LAYOUTS, default="auto", help="input layout (default: detected)")
+    p.add_argument("--no-good", dest="include_good", action="store_false",
+                   help="MVTec layout: leave test/good out of the clustering")
+    p.add_argument("--force", action="store_true", help="allow --out inside an input folder")
+    add_method_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = cluster_input(args.input, args.out, settings_from_args(args), force=args.force)
+    print_summary(result, args.out)
+    return 0

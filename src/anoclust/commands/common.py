@@ -1,0 +1,73 @@
+"""Options shared by the commands that embed and cluster images."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..cache import default_cache_dir
+from ..clustering import METHODS, NORMALIZATIONS
+from ..pipeline import ClusterSettings
+from ..weighting import WEIGHTINGS
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def add_method_options(p: argparse.ArgumentParser) -> None:
+    d = ClusterSettings()
+    p.add_argument("--k", type=positive_int, default=d.k, help="number of clusters (default %(default)s)")
+    p.add_argument("--weighting", choices=("auto",) + WEIGHTINGS, default=d.weighting,
+                   help="patch weighting; auto = reference when normal images exist, else unsupervised")
+    p.add_argument("--normal", metavar="DIR|LIST", help="normal (defect-free) reference images: a folder or a text/CSV list")
+    p.add_argument("--tau", type=float, default=d.tau, help="softmax temperature of the patch weights (default %(default)s)")
+    p.add_argument("--no-standardize", dest="standardize", action="store_false",
+                   help="do not standardise patch scores within each image before the softmax")
+    p.add_argument("--n-sampled", type=positive_int, default=d.n_sampled,
+                   help="other images sampled per image by the unsupervised score (default %(default)s)")
+    p.add_argument("--method", choices=METHODS, default=d.method, help="clustering method (default %(default)s)")
+    p.add_argument("--normalize", choices=NORMALIZATIONS, default=d.normalize,
+                   help="embedding normalisation before clustering (default %(default)s)")
+    p.add_argument("--backbone", default=d.backbone, help="feature network (default %(default)s)")
+    p.add_argument("--weights", metavar="PATH", help="backbone weights file (torchvision format)")
+    p.add_argument("--image-size", type=positive_int, default=d.image_size, help="input size in pixels (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (default %(default)s)")
+    p.add_argument("--cache", metavar="DIR", default=str(default_cache_dir()),
+                   help="feature cache folder (default %(default)s)")
+    p.add_argument("--no-cache", dest="cache", action="store_const", const=None, help="do not cache features")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or warnings")
+
+
+def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
+    return ClusterSettings(
+        k=args.k,
+        weighting=args.weighting,
+        tau=args.tau,
+        standardize=args.standardize,
+        n_sampled=args.n_sampled,
+        method=args.method,
+        normalize=args.normalize,
+        backbone=args.backbone,
+        weights=args.weights,
+        image_size=args.image_size,
+        seed=args.seed,
+        layout=getattr(args, "layout", "auto"),
+        include_good=getattr(args, "include_good", True),
+        normal=args.normal,
+        cache=args.cache,
+        quiet=args.quiet,
+    )
+
+
+def print_summary(result, out) -> None:
+    sizes = ", ".join(str(int((result.labels == c).sum())) for c in range(int(result.labels.max()) + 1))
+    print(f"clustered {len(result.paths)} images into {result.estimator.n_clusters_} clusters (sizes {sizes})")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} unreadable file(s): see {out}/skipped.csv")
+    if result.metrics:
+        m = result.metrics
+        print(f"NMI {m['nmi']:.3f}  ARI {m['ari']:.3f}  F1 {m['f1']:.3f}")
+    print(f"results in {out}")

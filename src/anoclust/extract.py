@@ -1,0 +1,181 @@
+"""From image files to patch bags: decoding, the network, aggregation and the cache.
+
+Decoding runs in worker threads a few batches ahead of the network (PIL releases the GIL while
+it decodes and resizes), so the network is not starved; the window is bounded, so memory does
+not grow with the number of images.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .cache import FeatureCache, file_digest
+from .errors import ImageReadError
+from .patches import aggregate_patches
+
+log = logging.getLogger(__name__)
+
+# Bump when anything changes what a cached bag holds for the same settings.
+FEATURE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """Everything that decides the patch embeddings of an image."""
+
+    backbone: str = "mobilenet_v2"
+    taps: tuple[str, ...] | None = None
+    image_size: int = 224
+    weights: str | None = None
+
+
+@dataclass
+class Extraction:
+    """Patch bags of the images that could be read, and the reasons for those that could not."""
+
+    bags: np.ndarray  # (n_ok, M, D) float16
+    ok: np.ndarray  # indices into the input paths of the rows of `bags`
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    grid: tuple[int, int] = (0, 0)  # patch grid (rows, cols); M = rows * cols
+    weights_sha256: str | None = None
+
+
+def _progress(total: int, desc: str, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", disable=quiet or not sys.stderr.isatty(), leave=False)
+
+
+class PatchExtractor:
+    """Computes (and caches) patch bags with one backbone."""
+
+    def __init__(
+        self,
+        config: EmbeddingConfig = EmbeddingConfig(),
+        cache_dir: str | os.PathLike | None = None,
+        batch_size: int = 16,
+        decode_threads: int = 2,
+        pretrained: bool = True,
+        quiet: bool = True,
+    ):
+        self.config = config
+        self.cache = FeatureCache(cache_dir)
+        self.batch_size = batch_size
+        self.decode_threads = decode_threads
+        self.pretrained = pretrained
+        self.quiet = quiet
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            from .backbones import create_backbone
+
+            self._model = create_backbone(
+                self.config.backbone, self.config.taps, weights=self.config.weights, pretrained=self.pretrained
+            )
+        return self._model
+
+    @property
+    def model_id(self) -> str:
+        m = self.model
+        taps = ",".join(t.name for t in m.feature_info)
+        return f"v{FEATURE_FORMAT}|{m.spec.name}|{taps}|{self.config.image_size}|{m.weights_sha256 or 'random'}"
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        stride = self.model.feature_info[0].stride
+        side = -(-self.config.image_size // stride)
+        return side, side
+
+    def _normalise(self, batch: np.ndarray) -> torch.Tensor:
+        spec = self.model.spec
+        x = torch.from_numpy(batch)
+        mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
+        std = torch.tensor(spec.std).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+    @torch.inference_mode()
+    def embed_arrays(self, images: np.ndarray) -> np.ndarray:
+        """(B, 3, H, W) float images in [0, 1] -> (B, M, D) float16 patch bags."""
+        maps = self.model(self._normalise(np.ascontiguousarray(images, dtype=np.float32)))
+        return aggregate_patches(maps).numpy().astype(np.float16)
+
+    def _read(self, path: str, model_id: str, shape: tuple[int, int]):
+        """Worker: a cached bag, or a decoded image with the key to store its bag under."""
+        from .images import load_image
+
+        try:
+            key = self.cache.key(file_digest(path), model_id) if self.cache.root else None
+        except OSError as exc:
+            return "error", f"{path}: {exc.strerror or exc}", None
+        if key is not None and (bag := self.cache.get(key)) is not None and bag.shape == shape:
+            return "bag", bag, key
+        try:
+            return "image", load_image(path, self.config.image_size), key
+        except ImageReadError as exc:
+            return "error", str(exc), None
+
+    def _prefetch(self, paths: Sequence[str], model_id: str, shape: tuple[int, int]) -> Iterator[tuple]:
+        window = max(2, 3 * self.batch_size)
+        with ThreadPoolExecutor(self.decode_threads) as pool:
+            pending: deque[Future] = deque()
+            for p in paths:
+                pending.append(pool.submit(self._read, p, model_id, shape))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+    def extract(self, paths: Sequence[str | os.PathLike], desc: str = "features") -> Extraction:
+        """Patch bags for `paths`; unreadable files are skipped and listed with their reason."""
+        paths = [str(p) for p in paths]
+        model_id = self.model_id
+        m = self.grid[0] * self.grid[1]
+        d = sum(t.channels for t in self.model.feature_info)
+        bags = np.empty((len(paths), m, d), dtype=np.float16)
+        ok = np.zeros(len(paths), dtype=bool)
+        skipped: list[tuple[str, str]] = []
+        batch: list[tuple[int, np.ndarray, str | None]] = []
+
+        def flush():
+            out = self.embed_arrays(np.stack([img for _, img, _ in batch]))
+            for (i, _, key), bag in zip(batch, out):
+                bags[i] = bag
+                ok[i] = True
+                if key is not None:
+                    self.cache.put(key, bag)
+            batch.clear()
+
+        with _progress(len(paths), desc, self.quiet) as bar:
+            for i, (kind, value, key) in enumerate(self._prefetch(paths, model_id, (m, d))):
+                if kind == "bag":
+                    bags[i] = value
+                    ok[i] = True
+                elif kind == "error":
+                    skipped.append((paths[i], value.removeprefix(f"{paths[i]}: ")))
+                else:
+                    batch.append((i, value, key))
+                    if len(batch) == self.batch_size:
+                        flush()
+                bar.update(1)
+            if batch:
+                flush()
+        index = np.flatnonzero(ok)
+        return Extraction(
+            bags=bags[index] if len(index) < len(paths) else bags,
+            ok=index,
+            skipped=skipped,
+            grid=self.grid,
+            weights_sha256=self.model.weights_sha256,
+        )
