@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from anoclust.errors import AnoclustError
+from anoclust.estimator import AnomalyClustering, anomaly_clustering
+
+
+def synthetic_bags(seed=0, n_per=10, m=16, d=6):
+    """Bags whose background is shared and whose one defect patch decides the class."""
+    rng = np.random.default_rng(seed)
+    defects = np.eye(d)[:3] * 4.0
+    bags, y = [], []
+    for c in range(3):
+        for _ in range(n_per):
+            bag = rng.normal(scale=0.3, size=(m, d))
+            bag[rng.integers(m)] += defects[c]
+            bags.append(bag)
+            y.append(c)
+    return np.array(bags, dtype=np.float32), np.array(y)
+
+
+@pytest.mark.parametrize("weighting", ["unsupervised", "reference"])
+def test_weighting_finds_defect_types_where_average_pooling_fails(weighting):
+    bags, y = synthetic_bags()
+    normal = np.random.default_rng(1).normal(scale=0.3, size=(5, 16, 6)).astype(np.float32)
+    est = AnomalyClustering(n_clusters=3, weighting=weighting, tau=0.1).fit(bags, normal=normal)
+    from anoclust.metrics import clustering_scores
+
+    assert clustering_scores(y, est.labels_)["nmi"] > 0.95
+    assert est.weights_.shape == (30, 16) and np.allclose(est.weights_.sum(1), 1, atol=1e-5)
+    assert est.embeddings_.shape == (30, 6) and est.n_clusters_ == 3
+    assert est.scores_.shape == (30, 16)
+    assert est.weighting_ == weighting
+
+
+def test_auto_weighting_and_function_twin():
+    bags, _ = synthetic_bags()
+    est = AnomalyClustering(n_clusters=3).fit(bags)
+    assert est.weighting_ == "unsupervised"
+    labels, emb = anomaly_clustering(bags, n_clusters=3)
+    assert np.array_equal(labels, est.labels_) and np.allclose(emb, est.embeddings_)
+    assert np.array_equal(est.fit_predict(bags), labels)
+
+
+def test_init_only_stores_params_and_clone_works():
+    est = AnomalyClustering(n_clusters=-3, method="nope")  # validation waits for fit
+    assert clone(est).get_params()["n_clusters"] == -3
+    with pytest.raises(AnoclustError):
+        est.fit(synthetic_bags()[0])
+
+
+def test_reference_without_normals_is_an_error():
+    with pytest.raises(AnoclustError, match="needs normal images"):
+        AnomalyClustering(n_clusters=3, weighting="reference").fit(synthetic_bags()[0])
+
+
+def test_uniform_is_average_pooling():
+    bags, _ = synthetic_bags()
+    est = AnomalyClustering(n_clusters=3, weighting="uniform").fit(bags)
+    assert np.allclose(est.embeddings_, bags.mean(1), atol=1e-5)
+    assert np.isnan(est.scores_).all()
+
+
+def test_fit_on_paths_skips_unreadable(mvtec_category, tmp_path):
+    paths = sorted((mvtec_category / "test").rglob("*.png"))[:9]
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"")
+    est = AnomalyClustering(n_clusters=2, weighting="unsupervised").fit([*paths, bad])
+    assert est.labels_[-1] == -1 and np.isnan(est.embeddings_[-1]).all()
+    assert (est.labels_[:-1] >= 0).all()
+    assert [p for p, _ in est.skipped_] == [str(bad)]
