@@ -212,3 +212,8 @@ def test_unknown_backbone_and_tap():
         bb.create_backbone("resnet18", taps=["layer9"], pretrained=False)
     with pytest.raises(AnoclustError, match="unknown backbone"):
         bb.resolve_weights("vgg16")
+
+
+def test_taps_as_comma_separated_string():
+    fe = bb.create_backbone("resnet18", taps="layer3, layer1,layer3", pretrained=False)
+    assert [t.name for t in fe.feature_info] == ["layer1", "layer3"]

@@ -477,7 +477,8 @@ class FeatureExtractor(nn.Module):
         self.spec = spec
         self.feature_info = [spec.taps[t] for t in taps]
         self.weights_sha256 = weights_sha256
-        self.body = body
+        # oneDNN's depthwise and 1x1 convolutions run about twice as fast on CPU in NHWC layout.
+        self.body = body.to(memory_format=torch.channels_last)
         self.body.requires_grad_(False)
         self.eval()
 
@@ -486,9 +487,10 @@ class FeatureExtractor(nn.Module):
         return super().train(False)
 
     def forward(self, x: Tensor) -> list[Tensor]:
+        """One (B, C, H, W) map per tap, in `feature_info` order, in channels-last memory layout."""
         wanted = [t.name for t in self.feature_info]
         maps = []
-        for name, out in self.body.stages(x):
+        for name, out in self.body.stages(x.contiguous(memory_format=torch.channels_last)):
             if name in wanted:
                 maps.append(out)
                 if len(maps) == len(wanted):
@@ -502,9 +504,12 @@ def create_backbone(
     weights: str | os.PathLike | None = None,
     pretrained: bool = True,
 ) -> FeatureExtractor:
-    """Build a frozen extractor for `taps` (default: the spec's). `pretrained=False` gives random
-    weights and needs no file; an explicit `weights` path is always loaded."""
+    """Build a frozen extractor for `taps` (default: the spec's; a string is split at commas).
+    `pretrained=False` gives random weights and needs no file; an explicit `weights` path is
+    always loaded."""
     spec = _get_spec(name)
+    if isinstance(taps, str):  # a bare string would otherwise be read as one tap per character
+        taps = [t.strip() for t in taps.split(",") if t.strip()]
     requested = spec.default_taps if taps is None else tuple(taps)
     for tap in requested:
         if tap not in spec.taps:
