@@ -117,8 +117,8 @@ class PatchExtractor:
 
         try:
             key = self.cache.key(file_digest(path), model_id) if self.cache.root else None
-        except OSError as exc:
-            return "error", f"{path}: {exc.strerror or exc}", None
+        except OSError:
+            key = None  # load_image says why the file cannot be read, as it does without a cache
         if key is not None and (bag := self.cache.get(key)) is not None and bag.shape == shape:
             return "bag", bag, key
         try:
