@@ -30,15 +30,7 @@ PR_CAPBSET_DROP = 24
 CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_SETPCAP = 1, 2, 8
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny inputs: with the cores busy, thread synchronisation makes a forward pass 20x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 def _can_drop_caps() -> bool:
     if os.geteuid() != 0:
@@ -135,7 +127,7 @@ def _snapshot(root: Path) -> dict:
 
 def _run(args, out_dir: Path, drop_caps: bool = False) -> tuple[int, str, int]:
     """The CLI in a child process; returns (exit code, stderr, peak resident memory in MiB)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")  # see one_thread
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")  # see conftest.one_thread
     err_path = out_dir.parent / f"{out_dir.name}.stderr"
     with open(err_path, "w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "anoclust.cli", *args, "--out", str(out_dir)], env=env,

@@ -59,15 +59,7 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny inputs: with the cores busy, thread synchronisation makes a forward pass 20x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
@@ -82,7 +74,7 @@ def reference(images, tmp_path_factory):
 
 
 def _child(args: list[str]) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")  # see one_thread
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")  # see conftest.one_thread
     return subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
