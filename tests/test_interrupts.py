@@ -79,8 +79,12 @@ def _child(args: list[str]) -> subprocess.Popen:
 
 
 def _wait_for(marker: Path, proc: subprocess.Popen) -> None:
+    give_up = time.monotonic() + 600  # a guard against hanging the suite, not a speed check
     while not marker.exists():
         assert proc.poll() is None, proc.communicate()[1]
+        if time.monotonic() > give_up:
+            proc.kill()
+            pytest.fail(f"the child never reached the stage: {proc.communicate()[1]}")
         time.sleep(0.05)
 
 
