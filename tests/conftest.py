@@ -20,6 +20,18 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for tiny inputs: with the cores busy, thread synchronisation makes a
+    small forward pass 20x slower. Child processes get OMP_NUM_THREADS=1 for the same reason."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def mvtec_category(tmp_path_factory):
     from anoclust.synthetic import make_mvtec_category

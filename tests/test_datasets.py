@@ -177,8 +177,9 @@ def test_find_images_symlinks_and_loops(tmp_path):
     os.symlink(root / "self.png", root / "self.png")
     os.symlink(root / "b" / "y.jpg", root / "link.jpg")
     found = [p.relative_to(root).as_posix() for p in find_images(root)]
-    assert found == ["a/x.png", "b/y.jpg", "link.jpg"]
-    assert [p.name for p in find_images(root, recursive=False)] == ["link.jpg"]
+    # Dangling links and loops are listed, so that decoding reports them instead of dropping them.
+    assert found == ["a/x.png", "b/y.jpg", "dangling.png", "link.jpg", "self.png"]
+    assert [p.name for p in find_images(root, recursive=False)] == ["dangling.png", "link.jpg", "self.png"]
 
 
 # --- CSV ---------------------------------------------------------------------------------

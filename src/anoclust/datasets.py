@@ -30,12 +30,15 @@ mask of image ``<stem>.<ext>`` and is not itself an image when it is
 
 When several candidates exist the order of preference is ``_mask``, ``_gt``, ``.png``.
 Hidden files and folders (name starting with ``.``) are skipped; symlinks are followed but
-each real folder is visited once, so symlink loops terminate.
+each real folder is visited once, so symlink loops terminate. Every entry with an image's name
+that is not a folder is listed, even a dangling link, a symlink loop or a FIFO: decoding then
+reports it as skipped, with the reason, instead of it vanishing silently.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +65,18 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def sorted(self) -> "ImageSet":
+        """The same set in path order, so that the listing order cannot change any output."""
+        order = sorted(range(len(self.paths)), key=lambda i: str(self.paths[i]))
+
+        def pick(items):
+            return None if items is None else [items[i] for i in order]
+
+        return dataclasses.replace(
+            self, paths=pick(self.paths), labels=pick(self.labels), masks=pick(self.masks),
+            normals=sorted(self.normals, key=str),
+        )
 
 
 def _is_image_name(name: str) -> bool:
@@ -125,13 +140,14 @@ def _scan(folder: Path, recursive: bool = True) -> list[tuple[Path, Path | None]
             if e.name.startswith("."):
                 continue
             try:
-                if e.is_dir():
-                    if recursive:
-                        stack.append((Path(e.path), f"{rel}{e.name}/"))
-                elif _is_image_name(e.name) and e.is_file():
-                    files.append(e.name)
-            except OSError:  # broken link or symlink loop
-                continue
+                is_dir = e.is_dir()
+            except OSError:  # symlink loop
+                is_dir = False
+            if is_dir:
+                if recursive:
+                    stack.append((Path(e.path), f"{rel}{e.name}/"))
+            elif _is_image_name(e.name):
+                files.append(e.name)
         for name, mask in _pair_masks(files).items():
             found.append((rel + name, d / name, d / mask if mask else None))
     found.sort(key=lambda t: t[0])

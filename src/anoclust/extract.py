@@ -117,8 +117,8 @@ class PatchExtractor:
 
         try:
             key = self.cache.key(file_digest(path), model_id) if self.cache.root else None
-        except OSError as exc:
-            return "error", f"{path}: {exc.strerror or exc}", None
+        except OSError:
+            key = None  # load_image says why the file cannot be read, as it does without a cache
         if key is not None and (bag := self.cache.get(key)) is not None and bag.shape == shape:
             return "bag", bag, key
         try:
@@ -128,7 +128,8 @@ class PatchExtractor:
 
     def _prefetch(self, paths: Sequence[str], model_id: str, shape: tuple[int, int]) -> Iterator[tuple]:
         window = max(2, 3 * self.batch_size)
-        with ThreadPoolExecutor(self.decode_threads) as pool:
+        pool = ThreadPoolExecutor(self.decode_threads)
+        try:
             pending: deque[Future] = deque()
             for p in paths:
                 pending.append(pool.submit(self._read, p, model_id, shape))
@@ -136,6 +137,9 @@ class PatchExtractor:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+        finally:
+            # On an interrupt, do not decode the rest of the window before exiting.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def extract(self, paths: Sequence[str | os.PathLike], desc: str = "features") -> Extraction:
         """Patch bags for `paths`; unreadable files are skipped and listed with their reason."""
@@ -147,9 +151,14 @@ class PatchExtractor:
         ok = np.zeros(len(paths), dtype=bool)
         skipped: list[tuple[str, str]] = []
         batch: list[tuple[int, np.ndarray, str | None]] = []
+        n_cached = 0
 
         def flush():
-            out = self.embed_arrays(np.stack([img for _, img, _ in batch]))
+            images = np.stack([img for _, img, _ in batch])
+            # Always the same batch shape: the backend's arithmetic (and so an image's bag, down
+            # to the last bit) then never depends on how many images share its batch.
+            pad = np.zeros((self.batch_size - len(batch),) + images.shape[1:], dtype=images.dtype)
+            out = self.embed_arrays(np.concatenate([images, pad]))[: len(batch)]
             for (i, _, key), bag in zip(batch, out):
                 bags[i] = bag
                 ok[i] = True
@@ -162,6 +171,7 @@ class PatchExtractor:
                 if kind == "bag":
                     bags[i] = value
                     ok[i] = True
+                    n_cached += 1
                 elif kind == "error":
                     skipped.append((paths[i], value.removeprefix(f"{paths[i]}: ")))
                 else:
@@ -172,6 +182,7 @@ class PatchExtractor:
             if batch:
                 flush()
         index = np.flatnonzero(ok)
+        log.info("%s: %d from the cache, %d computed, %d skipped", desc, n_cached, len(index) - n_cached, len(skipped))
         return Extraction(
             bags=bags[index] if len(index) < len(paths) else bags,
             ok=index,

@@ -14,7 +14,7 @@ from .errors import AnoclustError
 from .estimator import AnomalyClustering
 from .extract import EmbeddingConfig, PatchExtractor
 from .metrics import clustering_scores
-from .outputs import check_out_dir, write_csv, write_json, write_npz
+from .outputs import all_or_nothing, check_out_dir, write_csv, write_json, write_npz
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def load_images(input_path: str | Path, settings: ClusterSettings) -> ImageSet:
     images = read_input(input_path, layout=settings.layout, include_good=settings.include_good)
     if settings.normal:
         images.normals = read_path_list(settings.normal)
-    return images
+    return images.sorted()
 
 
 def run_clustering(images: ImageSet, settings: ClusterSettings, extractor: PatchExtractor | None = None) -> RunResult:
@@ -113,6 +113,7 @@ def run_clustering(images: ImageSet, settings: ClusterSettings, extractor: Patch
     return RunResult(images, paths, truth, est.labels_, max_scores, metrics, skipped, est, ex.grid, ex.weights_sha256)
 
 
+@all_or_nothing
 def write_run(result: RunResult, settings: ClusterSettings, out: Path, input_path: str | Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     images, est = result.images, result.estimator
@@ -124,7 +125,7 @@ def write_run(result: RunResult, settings: ClusterSettings, out: Path, input_pat
         row = [p, int(result.labels[i])] + ([truth[i]] if labels_known else [])
         rows.append(row + [f"{result.max_scores[i]:.6g}"])
     write_csv(out / "assignments.csv", header, rows)
-    write_csv(out / "skipped.csv", ["path", "reason"], result.skipped)
+    write_csv(out / "skipped.csv", ["path", "reason"], dict.fromkeys(result.skipped))  # each once
     write_npz(
         out / "embeddings.npz",
         paths=np.array(result.paths, dtype=str),
@@ -155,7 +156,10 @@ def write_run(result: RunResult, settings: ClusterSettings, out: Path, input_pat
 def cluster_input(input_path: str | Path, out: str | Path, settings: ClusterSettings, force: bool = False) -> RunResult:
     out = Path(out)
     images = load_images(input_path, settings)
-    check_out_dir(out, [Path(input_path)] + ([Path(settings.normal)] if settings.normal else []), force)
+    inputs = {Path(input_path), *(p.parent for p in images.paths + images.normals)}
+    check_out_dir(out, inputs | ({Path(settings.normal)} if settings.normal else set()), force)
+    if settings.cache:
+        check_out_dir(Path(settings.cache), inputs, force, flag="--cache")
     if len(images.paths) < max(2, settings.k):
         raise AnoclustError(
             f"{len(images.paths)} image(s) in {input_path} cannot form {settings.k} clusters: "
