@@ -11,9 +11,14 @@ LINKAGES = ("ward", "average", "complete")  # methods whose tree scipy can redra
 MIXED = "#9a9a9a"  # colour of a dendrogram branch that holds more than one cluster
 
 
+# Distinct colours for the first clusters, then golden-angle steps around the hue wheel.
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+
+
 def cluster_colour(c: int) -> str:
-    """Well separated hues for any number of clusters (golden-angle steps around the wheel)."""
-    return f"hsl({(c * 137.508 + 210) % 360:.0f},70%,45%)"
+    if c < len(PALETTE):
+        return PALETTE[c]
+    return f"hsl({(c * 137.508) % 360:.0f},60%,40%)"
 
 
 def pca_2d(x: np.ndarray) -> np.ndarray:
