@@ -1,6 +1,5 @@
 """The HTML report builder on tiny hand-made run folders (no network run needed)."""
 
-import json
 import re
 
 import numpy as np
@@ -137,3 +136,17 @@ def test_dendrogram_truncates_large_runs_to_top_merges():
     assert "stroke-dasharray" in svg  # the cut into 3 clusters
     # the three well separated groups are pure branches: no leaf bar is grey
     assert 'fill="#9a9a9a"' not in svg
+
+
+def test_cli_no_report_then_rebuild(mvtec_category, tmp_path):
+    out = tmp_path / "run"
+    code, stdout, stderr = run_cli(
+        "cluster", str(mvtec_category), "--out", str(out), "--k", "4", "--no-report", "--no-cache", "--quiet"
+    )
+    assert code == 0, stderr
+    assert not (out / "report.html").exists() and "report in" not in stdout
+    code, stdout, stderr = run_cli("report", str(out), "--out", str(tmp_path / "r.html"), "--thumb-size", "96")
+    assert code == 0, stderr
+    html = (tmp_path / "r.html").read_text()
+    assert len(sections(html)) == 4 and "--t:96px" in html
+    assert not (out / "report.html").exists()

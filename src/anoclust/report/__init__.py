@@ -32,7 +32,7 @@ def build_report(run: RunData, thumb_size: int = 128, quiet: bool = True) -> str
                  unit="img", disable=quiet, leave=False)
         )
     heats = [heat_uri(w, run.grid) for w in run.weights]
-    return render(run, thumbs, heats)
+    return render(run, thumbs, heats, thumb_size)
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None, thumb_size: int = 128, quiet: bool = True) -> Path:

@@ -1,7 +1,7 @@
 """The report's inline style sheet and script (no external resources: the file opens offline)."""
 
 CSS = """
-:root{--fg:#1d1d1f;--muted:#666;--line:#ddd;--bg:#f6f6f4;--odd:#d0021b}
+:root{--t:128px;--fg:#1d1d1f;--muted:#666;--line:#ddd;--bg:#f6f6f4;--odd:#d0021b}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
 header,#overview,.cluster{max-width:1500px;margin:0 auto;padding:12px 24px}
@@ -37,11 +37,11 @@ svg.plot{max-width:100%;height:auto;display:block}
 .cluster h2 .size{color:var(--muted);font-weight:400;margin-left:8px}
 .cluster .note{color:var(--muted);margin:4px 0}
 .grid{display:flex;flex-wrap:wrap;gap:8px}
-.thumb{margin:0;width:138px;padding:4px;border:1px solid var(--line);border-radius:5px;background:#fff;scroll-margin-top:60px}
+.thumb{margin:0;width:calc(var(--t) + 10px);padding:4px;border:1px solid var(--line);border-radius:5px;background:#fff;scroll-margin-top:60px}
 .thumb.odd{border:2px solid var(--odd);padding:3px}
 .thumb:target{outline:3px solid #0a66ff;outline-offset:2px}
-.frame{position:relative;width:128px;height:128px;display:flex;align-items:center;justify-content:center;background:#eee}
-.frame .pic{display:block;max-width:128px;max-height:128px}
+.frame{position:relative;width:var(--t);height:var(--t);display:flex;align-items:center;justify-content:center;background:#eee}
+.frame .pic{display:block;max-width:var(--t);max-height:var(--t)}
 .frame .wrap{position:relative;line-height:0}
 .heat{display:none;position:absolute;left:0;top:0;width:100%;height:100%;opacity:.75;pointer-events:none}
 body.show-heat .heat{display:block}

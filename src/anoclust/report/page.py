@@ -16,15 +16,15 @@ from .run import RunData
 from .thumbs import Thumb
 
 N_TYPICAL = 8  # members shown under "most typical" before the rest of the cluster
-# config.json keys shown as facts in the header rather than in the settings list
-FACT_KEYS = {"input", "n_images", "n_normals", "n_skipped"}
+# config.json keys not listed as settings: shown as facts, or not about the result
+FACT_KEYS = {"input", "n_images", "n_normals", "n_skipped", "quiet", "report"}
 
 
 def _name(path: str) -> str:
     return PurePath(path).name
 
 
-def render(run: RunData, thumbs: Sequence[Thumb], heats: Sequence[str]) -> str:
+def render(run: RunData, thumbs: Sequence[Thumb], heats: Sequence[str], thumb_size: int = 128) -> str:
     members = run.members_by_typicality()
     majority = run.majority_labels()
     odd = np.zeros(len(run.paths), dtype=bool)
@@ -37,8 +37,8 @@ def render(run: RunData, thumbs: Sequence[Thumb], heats: Sequence[str]) -> str:
     cfg = run.config
     title = f"anoclust report — {_name(str(cfg.get('input', run.folder)))}"
     body = [
-        _header(run, members, majority, odd),
-        _toolbar(run, members),
+        _header(run, odd),
+        _toolbar(members),
         '<main>',
         _overview(run, titles, odd),
         '<div id="clusters">',
@@ -50,13 +50,13 @@ def render(run: RunData, thumbs: Sequence[Thumb], heats: Sequence[str]) -> str:
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f'<meta name="generator" content="anoclust {escape(__version__)}">'
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n"
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body style=\"--t:{int(thumb_size)}px\">\n"
         + "\n".join(body)
         + f"\n<script>{JS}</script></body></html>\n"
     )
 
 
-def _header(run: RunData, members, majority, odd) -> str:
+def _header(run: RunData, odd: np.ndarray) -> str:
     cfg = run.config
     facts = [
         ("images", len(run.paths)),
@@ -115,7 +115,7 @@ def _contingency_table(run: RunData) -> str:
     )
 
 
-def _toolbar(run: RunData, members) -> str:
+def _toolbar(members: list[np.ndarray]) -> str:
     links = "".join(
         f'<a href="#cluster-{c}"><span class="chip" style="--c:{cluster_colour(c)}"></span>{c} ({len(idx)})</a>'
         for c, idx in enumerate(members)
