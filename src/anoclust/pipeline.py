@@ -40,6 +40,7 @@ class ClusterSettings:
     normal: str | None = None
     cache: str | None = None
     quiet: bool = False
+    report: bool = True  # write report.html (anoclust.report) next to the results
     extra: dict = field(default_factory=dict)
 
     def estimator(self) -> AnomalyClustering:
@@ -167,4 +168,8 @@ def cluster_input(input_path: str | Path, out: str | Path, settings: ClusterSett
         )
     result = run_clustering(images, settings)
     write_run(result, settings, out, input_path)
+    if settings.report:
+        from .report import write_report
+
+        write_report(out, quiet=settings.quiet)
     return result

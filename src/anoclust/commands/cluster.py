@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..datasets import LAYOUTS
 from ..pipeline import cluster_input
@@ -18,11 +19,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-good", dest="include_good", action="store_false",
                    help="MVTec layout: leave test/good out of the clustering")
     p.add_argument("--force", action="store_true", help="allow --out inside an input folder")
+    p.add_argument("--no-report", dest="report", action="store_false", help="do not write report.html")
     add_method_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    result = cluster_input(args.input, args.out, settings_from_args(args), force=args.force)
+    settings = settings_from_args(args)
+    settings.report = args.report
+    result = cluster_input(args.input, args.out, settings, force=args.force)
     print_summary(result, args.out)
+    if settings.report:
+        print(f"report in {Path(args.out) / 'report.html'}")
     return 0

@@ -27,4 +27,5 @@ def run(args: argparse.Namespace) -> int:
     settings = ClusterSettings(k=4, weighting="reference", cache=str(out / "cache"), quiet=args.quiet)
     result = cluster_input(data, out / "results", settings)
     print_summary(result, out / "results")
+    print(f"report in {out / 'results' / 'report.html'} (open it in a browser)")
     return 0

@@ -1,0 +1,192 @@
+"""Assembling the report's HTML from a run (plain string templates; every text is escaped)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from pathlib import PurePath
+
+import numpy as np
+
+from .. import __version__
+from ..metrics import contingency, hungarian_match
+from .assets import CSS, JS
+from .plots import LINKAGES, cluster_colour, dendrogram_svg, map_svg, pca_2d
+from .run import RunData
+from .thumbs import Thumb
+
+N_TYPICAL = 8  # members shown under "most typical" before the rest of the cluster
+# config.json keys not listed as settings: shown as facts, or not about the result
+FACT_KEYS = {"input", "n_images", "n_normals", "n_skipped", "quiet", "report"}
+
+
+def _name(path: str) -> str:
+    return PurePath(path).name
+
+
+def render(run: RunData, thumbs: Sequence[Thumb], heats: Sequence[str], thumb_size: int = 128) -> str:
+    members = run.members_by_typicality()
+    majority = run.majority_labels()
+    odd = np.zeros(len(run.paths), dtype=bool)
+    if run.truth is not None:
+        odd = np.array([run.truth[i] != majority[c] for i, c in enumerate(run.clusters)])
+    titles = [
+        f"{_name(p)} — cluster {c}" + (f", label {run.truth[i]}" if run.truth is not None else "")
+        for i, (p, c) in enumerate(zip(run.paths, run.clusters))
+    ]
+    cfg = run.config
+    title = f"anoclust report — {_name(str(cfg.get('input', run.folder)))}"
+    body = [
+        _header(run, odd),
+        _toolbar(members),
+        '<main>',
+        _overview(run, titles, odd),
+        '<div id="clusters">',
+        *(_cluster(run, c, idx, majority[c], odd, thumbs, heats) for c, idx in enumerate(members)),
+        "</div></main>",
+        '<pre id="selfcheck"></pre>',
+    ]
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f'<meta name="generator" content="anoclust {escape(__version__)}">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body style=\"--t:{int(thumb_size)}px\">\n"
+        + "\n".join(body)
+        + f"\n<script>{JS}</script></body></html>\n"
+    )
+
+
+def _header(run: RunData, odd: np.ndarray) -> str:
+    cfg = run.config
+    facts = [
+        ("images", len(run.paths)),
+        ("clusters", run.n_clusters),
+        ("skipped", cfg.get("n_skipped", 0)),
+        ("normal references", cfg.get("n_normals", 0)),
+    ]
+    if run.metrics:
+        facts += [(name.upper(), f"{run.metrics[name]:.3f}") for name in ("nmi", "ari", "f1") if name in run.metrics]
+    if run.truth is not None:
+        facts.append(("off their cluster's majority label", int(odd.sum())))
+    settings = " ".join(
+        f"<code>{escape(str(k))}={escape(_fmt(v))}</code>" for k, v in sorted(cfg.items()) if k not in FACT_KEYS
+    )
+    return (
+        f"<header><h1>anoclust report</h1>"
+        f'<p class="input">{escape(str(cfg.get("input", "")))}</p>'
+        '<div class="facts">'
+        + "".join(f'<span class="fact"><b>{escape(str(v))}</b> {escape(k)}</span>' for k, v in facts)
+        + f'</div><div class="settings">settings: {settings}</div>'
+        + (_contingency_table(run) if run.truth is not None else "")
+        + "</header>"
+    )
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "none" if value is None else str(value)
+
+
+def _contingency_table(run: RunData) -> str:
+    """Clusters by labels, matched pairs first and in the same order, so the diagonal is agreement."""
+    table, clusters, classes = contingency(run.truth, run.clusters)
+    match = sorted(hungarian_match(table).items())
+    rows = [r for r, _ in match] + [r for r in range(len(clusters)) if r not in dict(match)]
+    matched_cols = [c for _, c in match]
+    cols = matched_cols + [c for c in range(len(classes)) if c not in matched_cols]
+    head = "".join(f"<th>{escape(str(classes[c]))}</th>" for c in cols)
+    lines = []
+    for i, r in enumerate(rows):
+        cells = "".join(
+            f'<td class="{"diag" if i == j and i < len(match) else ("zero" if table[r, c] == 0 else "")}">'
+            f"{table[r, c]}</td>"
+            for j, c in enumerate(cols)
+        )
+        cl = int(clusters[r])
+        lines.append(
+            f'<tr><th><a href="#cluster-{cl}"><span class="chip" style="--c:{cluster_colour(cl)}"></span>'
+            f"cluster {cl}</a></th>{cells}</tr>"
+        )
+    return (
+        '<p class="caption">Images per cluster (rows) and label (columns), in Hungarian-matched order: '
+        'the diagonal is agreement.</p><table class="cont" id="contingency">'
+        f"<tr><th></th>{head}</tr>{''.join(lines)}</table>"
+    )
+
+
+def _toolbar(members: list[np.ndarray]) -> str:
+    links = "".join(
+        f'<a href="#cluster-{c}"><span class="chip" style="--c:{cluster_colour(c)}"></span>{c} ({len(idx)})</a>'
+        for c, idx in enumerate(members)
+    )
+    return (
+        '<nav class="toolbar"><label class="switch"><input type="checkbox" id="heat-switch">'
+        "heat map of patch weights</label>"
+        f'<span>clusters:</span> {links} <a href="#overview">map</a></nav>'
+    )
+
+
+def _overview(run: RunData, titles, odd) -> str:
+    xy = pca_2d(run.embeddings)
+    parts = [
+        '<section id="overview"><div class="figures"><figure>',
+        map_svg(xy, run.clusters, titles, odd),
+        "<figcaption>Map of the weighted embeddings (first two principal components), coloured by "
+        "cluster" + ("; black ring: label differs from its cluster's majority" if run.truth is not None else "")
+        + ". Click a point to jump to its image.</figcaption></figure>",
+    ]
+    method = str(run.config.get("method", ""))
+    if method in LINKAGES and len(run.paths) >= 3:
+        parts += [
+            "<figure>",
+            dendrogram_svg(run.embeddings, run.clusters, method),
+            f"<figcaption>{escape(method.capitalize())} dendrogram (top merges only for large runs; a leaf "
+            "bar is a group of images, grey when it mixes clusters). Dashed line: the cut into "
+            f"{run.n_clusters} clusters.</figcaption></figure>",
+        ]
+    parts.append("</div></section>")
+    return "".join(parts)
+
+
+def _cluster(run: RunData, c: int, idx: np.ndarray, majority: str | None, odd, thumbs, heats) -> str:
+    n = len(idx)
+    head = f'<h2>Cluster {c}<span class="size">{n} image{"s" if n != 1 else ""}</span></h2>'
+    note = "Sorted by distance to the cluster centre, most typical first."
+    if majority is not None:
+        share = sum(run.truth[i] == majority for i in idx)
+        n_odd = int(odd[idx].sum())
+        note = (
+            f"Majority label <b>{escape(majority)}</b> ({share} of {n}); "
+            f"{n_odd} member{'s' if n_odd != 1 else ''} with another label, outlined in red. " + note
+        )
+    typical, rest = idx[:N_TYPICAL], idx[N_TYPICAL:]
+    parts = [
+        f'<section class="cluster" id="cluster-{c}" style="--c:{cluster_colour(c)}">{head}'
+        f'<p class="note">{note}</p><h3>Most typical</h3><div class="grid">',
+        *(_thumb(run, i, odd[i], thumbs[i], heats[i]) for i in typical),
+        "</div>",
+    ]
+    if len(rest):
+        parts += ["<h3>All other members</h3><div class=\"grid\">"]
+        parts += [_thumb(run, i, odd[i], thumbs[i], heats[i]) for i in rest]
+        parts.append("</div>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _thumb(run: RunData, i: int, odd: bool, thumb: Thumb, heat: str) -> str:
+    path = run.paths[i]
+    label = run.truth[i] if run.truth is not None else ""
+    tip = path + (f"\nlabel: {label}" if label else "") + (f"\n{thumb.missing}" if thumb.missing else "")
+    if odd:
+        tip += "\nlabel differs from the cluster's majority"
+    return (
+        f'<figure class="thumb{" odd" if odd else ""}" id="img-{i}" title="{escape(tip)}">'
+        f'<div class="frame"><div class="wrap"><img class="pic" src="{thumb.uri}" width="{thumb.width}" '
+        f'height="{thumb.height}" alt="{escape(_name(path))}" loading="lazy" decoding="async">'
+        f'<img class="heat" src="{heat}" alt="" loading="lazy" decoding="async"></div></div>'
+        f"<figcaption>{escape(_name(path))}"
+        + (f'<br><span class="lab">{escape(label)}</span>' if label else "")
+        + "</figcaption></figure>"
+    )

@@ -1,0 +1,144 @@
+"""Inline SVG figures of the report: the 2-D map of the embeddings and the dendrogram."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+import numpy as np
+
+LINKAGES = ("ward", "average", "complete")  # methods whose tree scipy can redraw
+MIXED = "#9a9a9a"  # colour of a dendrogram branch that holds more than one cluster
+
+
+# Distinct colours for the first clusters, then golden-angle steps around the hue wheel.
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+
+
+def cluster_colour(c: int) -> str:
+    if c < len(PALETTE):
+        return PALETTE[c]
+    return f"hsl({(c * 137.508) % 360:.0f},60%,40%)"
+
+
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """First two principal coordinates of the rows of x (zeros where x has less variation)."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.mean(0)
+    out = np.zeros((len(x), 2))
+    if len(x) > 1:
+        _, _, vt = np.linalg.svd(x, full_matrices=False)
+        comps = vt[:2]
+        out[:, : len(comps)] = x @ comps.T
+    return out
+
+
+def map_svg(
+    xy: np.ndarray, clusters: np.ndarray, titles: Sequence[str], odd: np.ndarray, size=(560, 420), margin=14
+) -> str:
+    """Scatter plot, equal axis scales, one clickable point per image linking to `#img-<i>`."""
+    w, h = size
+    lo, hi = xy.min(0), xy.max(0)
+    span = np.maximum(hi - lo, 1e-12)
+    scale = min((w - 2 * margin) / span[0], (h - 2 * margin) / span[1])
+    off = (np.array([w, h]) - span * scale) / 2
+    pts = (xy - lo) * scale + off
+    pts[:, 1] = h - pts[:, 1]  # y up
+    r = 4.0 if len(xy) <= 300 else 2.8
+    parts = [
+        f'<svg id="map" class="plot" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
+        f'aria-label="2-D map of the embeddings">',
+        f'<rect width="{w}" height="{h}" fill="#fff"/>',
+    ]
+    # Largest cluster first, so the points of small clusters stay on top and clickable.
+    for i in np.lexsort((np.arange(len(xy)), clusters)):
+        c = int(clusters[i])
+        cls = ' class="odd"' if odd[i] else ""
+        parts.append(
+            f'<a href="#img-{i}"><circle{cls} cx="{pts[i, 0]:.1f}" cy="{pts[i, 1]:.1f}" r="{r}" '
+            f'fill="{cluster_colour(c)}"><title>{escape(titles[i])}</title></circle></a>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def dendrogram_svg(
+    x: np.ndarray, clusters: np.ndarray, method: str, max_leaves: int = 60, size=(560, 420), margin=14
+) -> str:
+    """The hierarchical tree of the embeddings, truncated to its top `max_leaves - 1` merges.
+
+    Branches whose images all share one cluster take its colour; a dashed line marks where the
+    tree is cut into the run's clusters. Leaves link to their image or to their cluster.
+    """
+    from scipy.cluster.hierarchy import linkage
+
+    n = len(x)
+    k = int(clusters.max()) + 1
+    if n < 3:
+        return ""
+    z = linkage(np.asarray(x, dtype=np.float64), method)
+    # Cluster of every node of the tree (-1: mixed), bottom-up.
+    node_cluster = np.empty(2 * n - 1, dtype=np.int64)
+    node_cluster[:n] = clusters
+    for j, (a, b) in enumerate(z[:, :2].astype(np.int64)):
+        node_cluster[n + j] = node_cluster[a] if node_cluster[a] == node_cluster[b] else -1
+    p = min(max_leaves, n)
+    first_shown = 2 * n - 1 - (p - 1)  # internal nodes drawn: the last p-1 merges
+
+    def height(node: int) -> float:
+        return float(z[node - n, 2]) if node >= first_shown else 0.0
+
+    leaves: list[int] = []
+    stack = [2 * n - 2]
+    while stack:  # left-to-right leaf order, as a depth-first walk
+        node = stack.pop()
+        if node >= first_shown:
+            a, b = z[node - n, :2].astype(np.int64)
+            stack += [int(b), int(a)]
+        else:
+            leaves.append(node)
+
+    w, h = size
+    bottom, top = h - margin - 10, margin
+    y_scale = (bottom - top) / max(float(z[-1, 2]), 1e-12)
+    step = (w - 2 * margin) / p
+    xpos = {leaf: margin + step * (i + 0.5) for i, leaf in enumerate(leaves)}
+
+    def colour(node: int) -> str:
+        return MIXED if node_cluster[node] < 0 else cluster_colour(int(node_cluster[node]))
+
+    lines = []
+    for node in range(first_shown, 2 * n - 1):  # merges in order: children are placed first
+        a, b = (int(v) for v in z[node - n, :2])
+        xpos[node] = (xpos[a] + xpos[b]) / 2
+        y = bottom - height(node) * y_scale
+        ya, yb = bottom - height(a) * y_scale, bottom - height(b) * y_scale
+        lines.append(
+            f'<path d="M{xpos[a]:.1f} {ya:.1f}V{y:.1f}H{xpos[b]:.1f}V{yb:.1f}" stroke="{colour(node)}"/>'
+        )
+    marks = []
+    bar = max(2.0, step * 0.8)
+    for leaf in leaves:
+        count = 1 if leaf < n else int(z[leaf - n, 3])
+        c = int(node_cluster[leaf])
+        target = f"#img-{leaf}" if leaf < n else (f"#cluster-{c}" if c >= 0 else "#clusters")
+        what = f"image {leaf}" if leaf < n else f"{count} images"
+        where = f"cluster {c}" if c >= 0 else "several clusters"
+        marks.append(
+            f'<a href="{target}"><rect x="{xpos[leaf] - bar / 2:.1f}" y="{bottom + 2:.1f}" width="{bar:.1f}" '
+            f'height="8" fill="{colour(leaf)}"><title>{what}, {where}</title></rect></a>'
+        )
+    cut = ""
+    if 1 < k < n:
+        level = (z[n - k - 1, 2] + z[n - k, 2]) / 2
+        yc = bottom - level * y_scale
+        cut = (
+            f'<line x1="{margin}" x2="{w - margin}" y1="{yc:.1f}" y2="{yc:.1f}" stroke="#333" '
+            f'stroke-dasharray="5 4"><title>cut into {k} clusters</title></line>'
+        )
+    return (
+        f'<svg id="dendrogram" class="plot" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
+        f'aria-label="{escape(method)} dendrogram">'
+        f'<rect width="{w}" height="{h}" fill="#fff"/>'
+        f'<g fill="none" stroke-width="1.4">{"".join(lines)}</g>{cut}{"".join(marks)}</svg>'
+    )

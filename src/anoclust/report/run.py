@@ -1,0 +1,99 @@
+"""Reading a finished run folder back: the report needs no network and no re-clustering."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..clustering import cluster_centres, normalize_embeddings
+from ..errors import AnoclustError
+
+REQUIRED = ("assignments.csv", "embeddings.npz", "config.json")
+
+
+@dataclass
+class RunData:
+    """What a run folder holds, restricted to the clustered images (cluster >= 0)."""
+
+    folder: Path
+    paths: list[str]
+    clusters: np.ndarray  # (N,) 0..k-1, 0 the largest
+    truth: list[str] | None  # known labels, else None
+    embeddings: np.ndarray  # (N, D) weighted embeddings as clustered (normalisation applied)
+    weights: np.ndarray  # (N, M) patch weights
+    grid: tuple[int, int]  # patch grid (rows, cols), M = rows * cols
+    config: dict
+    metrics: dict | None
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.clusters.max()) + 1 if len(self.clusters) else 0
+
+    def members_by_typicality(self) -> list[np.ndarray]:
+        """Per cluster, member indices sorted by distance to the cluster centre (nearest first)."""
+        centres = cluster_centres(self.embeddings, self.clusters)
+        out = []
+        for c in range(self.n_clusters):
+            idx = np.flatnonzero(self.clusters == c)
+            dist = np.linalg.norm(self.embeddings[idx] - centres[c], axis=1)
+            out.append(idx[np.argsort(dist, kind="stable")])
+        return out
+
+    def majority_labels(self) -> list[str | None]:
+        """Most frequent known label per cluster (None without labels)."""
+        if self.truth is None:
+            return [None] * self.n_clusters
+        return [
+            Counter(self.truth[i] for i in np.flatnonzero(self.clusters == c)).most_common(1)[0][0]
+            for c in range(self.n_clusters)
+        ]
+
+    def resolve(self, path: str) -> Path:
+        """An image's file: as recorded, else relative to the run's input folder."""
+        p = Path(path)
+        if p.is_absolute() or p.exists():
+            return p
+        base = Path(self.config.get("input", "."))
+        return (base if base.is_dir() else base.parent) / p
+
+
+def load_run(folder: str | Path) -> RunData:
+    folder = Path(folder)
+    missing = [name for name in REQUIRED if not (folder / name).is_file()]
+    if missing:
+        raise AnoclustError(f"{folder} is not a finished anoclust run: {', '.join(missing)} missing")
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        metrics_file = folder / "metrics.json"
+        metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else None
+        with np.load(folder / "embeddings.npz", allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in ("paths", "labels", "embeddings", "weights", "grid")}
+        with open(folder / "assignments.csv", newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, ValueError, KeyError) as exc:
+        raise AnoclustError(f"cannot read the run in {folder}: {exc}") from None
+    paths = [str(p) for p in arrays["paths"]]
+    truth = None
+    if rows and "label" in rows[0]:
+        by_path = {r["path"]: r["label"] for r in rows}
+        truth = [by_path.get(p, "") for p in paths]
+    keep = np.flatnonzero(arrays["labels"] >= 0)
+    if len(keep) == 0:
+        raise AnoclustError(f"the run in {folder} has no clustered images")
+    embeddings = np.asarray(arrays["embeddings"][keep], dtype=np.float64)
+    return RunData(
+        folder=folder,
+        paths=[paths[i] for i in keep],
+        clusters=np.asarray(arrays["labels"][keep], dtype=np.int64),
+        truth=None if truth is None else [truth[i] for i in keep],
+        embeddings=normalize_embeddings(embeddings, config.get("normalize", "none")),
+        weights=np.asarray(arrays["weights"][keep], dtype=np.float32),
+        grid=(int(arrays["grid"][0]), int(arrays["grid"][1])),
+        config=config,
+        metrics=metrics,
+    )
