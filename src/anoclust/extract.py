@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 
 # Bump when anything changes what a cached bag holds for the same settings.
 FEATURE_FORMAT = 1
+
+# Patch bags larger than this (bytes) are kept in a memory-mapped file in the run's scratch
+# folder instead of in memory: 1 GiB is about 5,000 images at the default settings.
+MEMMAP_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,10 @@ class PatchExtractor:
         decode_threads: int = 2,
         pretrained: bool = True,
         quiet: bool = True,
+        scratch_dir: str | os.PathLike | None = None,
     ):
         self.config = config
+        self.scratch_dir = scratch_dir  # folder of memory-mapped bag arrays (default: system temp)
         self.cache = FeatureCache(cache_dir)
         self.batch_size = batch_size
         self.decode_threads = decode_threads
@@ -143,7 +150,7 @@ class PatchExtractor:
         model_id = self.model_id
         m = self.grid[0] * self.grid[1]
         d = sum(t.channels for t in self.model.feature_info)
-        bags = np.empty((len(paths), m, d), dtype=np.float16)
+        bags = allocate_bags((len(paths), m, d), self.scratch_dir)
         ok = np.zeros(len(paths), dtype=bool)
         skipped: list[tuple[str, str]] = []
         batch: list[tuple[int, np.ndarray, str | None]] = []
@@ -172,10 +179,39 @@ class PatchExtractor:
             if batch:
                 flush()
         index = np.flatnonzero(ok)
+        # Move the readable rows to the front in place, so a memory-mapped array is not copied.
+        for row, i in enumerate(index):
+            if row != i:
+                bags[row] = bags[i]
         return Extraction(
-            bags=bags[index] if len(index) < len(paths) else bags,
+            bags=bags[: len(index)],
             ok=index,
             skipped=skipped,
             grid=self.grid,
             weights_sha256=self.model.weights_sha256,
         )
+
+
+def allocate_bags(
+    shape: tuple[int, int, int], scratch_dir: str | os.PathLike | None = None, keep_file: bool = False
+) -> np.ndarray:
+    """An uninitialised float16 bag array: in memory, or memory-mapped when large.
+
+    The memory-mapped file is a .npy in `scratch_dir` (default: the system's temporary folder).
+    Unless keep_file, its name is removed at once: the mapping lives on until the array is
+    freed and nothing is left behind even if the process dies. With keep_file other processes
+    can open it (np.load(array.filename, mmap_mode="r")) and the caller deletes it.
+    """
+    nbytes = int(np.prod(shape)) * 2
+    if not keep_file and nbytes <= MEMMAP_BYTES:
+        return np.empty(shape, dtype=np.float16)
+    fd, name = tempfile.mkstemp(prefix="anoclust-bags-", suffix=".npy", dir=scratch_dir)
+    os.close(fd)
+    bags = np.lib.format.open_memmap(name, mode="w+", dtype=np.float16, shape=shape)
+    log.info("patch bags (%.1f GB) memory-mapped in %s", nbytes / 1e9, name)
+    if not keep_file:
+        try:
+            os.unlink(name)
+        except OSError:  # e.g. Windows, where an open file cannot be removed
+            pass
+    return bags
