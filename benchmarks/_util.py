@@ -75,3 +75,20 @@ def matmul_rate(size: int = 2048, repeats: int = 3) -> float:
         torch.mm(a, b, out=out)
         best = max(best, 2.0 * size**3 / (time.perf_counter() - start) / 1e9)
     return best
+
+
+def synthetic_images(n: int, root: str | os.PathLike, size: int = 224, seed: int = 0) -> list[str]:
+    """Paths of n synthetic defect images (3 types) under root; generated once, then reused."""
+    from anoclust.datasets import read_input
+    from anoclust.synthetic import make_labelled_folder
+
+    folder = Path(root) / f"local-{n}-{size}-{seed}"
+    done = folder / ".complete"
+    if not done.exists():
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        make_labelled_folder(folder / "images", n_per_type=-(-n // 3), size=size, seed=seed, kind="local")
+        done.touch()
+    images = read_input(folder / "images")
+    return [str(p) for p in images.paths[:n]], list(images.labels[:n])

@@ -148,9 +148,8 @@ class PatchExtractor:
         """Patch bags for `paths`; unreadable files are skipped and listed with their reason."""
         paths = [str(p) for p in paths]
         model_id = self.model_id
-        m = self.grid[0] * self.grid[1]
-        d = sum(t.channels for t in self.model.feature_info)
-        bags = allocate_bags((len(paths), m, d), self.scratch_dir)
+        shape = self.bag_shape(len(paths))
+        bags = allocate_bags(shape, self.scratch_dir)
         ok = np.zeros(len(paths), dtype=bool)
         skipped: list[tuple[str, str]] = []
         batch: list[tuple[int, np.ndarray, str | None]] = []
@@ -165,7 +164,7 @@ class PatchExtractor:
             batch.clear()
 
         with _progress(len(paths), desc, self.quiet) as bar:
-            for i, (kind, value, key) in enumerate(self._prefetch(paths, model_id, (m, d))):
+            for i, (kind, value, key) in enumerate(self._prefetch(paths, model_id, shape[1:])):
                 if kind == "bag":
                     bags[i] = value
                     ok[i] = True
@@ -178,18 +177,18 @@ class PatchExtractor:
                 bar.update(1)
             if batch:
                 flush()
+        return self.assemble(bags, ok, skipped)
+
+    def bag_shape(self, n_images: int) -> tuple[int, int, int]:
+        return n_images, self.grid[0] * self.grid[1], sum(t.channels for t in self.model.feature_info)
+
+    def assemble(self, bags: np.ndarray, ok: np.ndarray, skipped: list[tuple[str, str]]) -> Extraction:
+        """The Extraction of the rows of `bags` flagged in `ok`, moved to the front in place."""
         index = np.flatnonzero(ok)
-        # Move the readable rows to the front in place, so a memory-mapped array is not copied.
-        for row, i in enumerate(index):
+        for row, i in enumerate(index):  # in place, so a memory-mapped array is not copied
             if row != i:
                 bags[row] = bags[i]
-        return Extraction(
-            bags=bags[: len(index)],
-            ok=index,
-            skipped=skipped,
-            grid=self.grid,
-            weights_sha256=self.model.weights_sha256,
-        )
+        return Extraction(bags[: len(index)], index, skipped, self.grid, self.model.weights_sha256)
 
 
 def allocate_bags(
