@@ -190,7 +190,7 @@ def _score_shard(indices: np.ndarray, path: str, n_images: int, bank, n_sampled:
     from .weighting import reference_scores, unsupervised_scores
 
     _one_thread()
-    bags = np.load(path, mmap_mode="r")[:n_images]
+    bags = np.load(path, mmap_mode="c")[:n_images]  # copy-on-write: writable for torch, file untouched
     if bank is None:
         return unsupervised_scores(bags, n_sampled, random_state, indices=indices, n_threads=1)
     return reference_scores(bags[indices[0] : indices[-1] + 1], bank, n_threads=1)

@@ -137,20 +137,23 @@ def unsupervised_scores(
 
     def work(rows: np.ndarray) -> None:
         blocks = _NearestInBlocks(m, per_block * m)
+        # Reused float32 buffers: torch converts float16 into them several times faster than
+        # numpy converts into fresh arrays.
+        query = torch.empty(m, d)
+        bank = torch.empty(min(n_sampled, n - 1), m, d)
         for row in rows:
             i = int(indices[row])
             others = sample_others(n, i, n_sampled, random_state)
-            query = _as_tensor(bags[i])
-            bank_all = _as_tensor(bags[others])  # (K, M, D)
-            bank_sq_all = (bank_all * bank_all).sum(2)
+            query.copy_(torch.from_numpy(np.asarray(bags[i])))
+            for slot, j in enumerate(others):
+                bank[slot].copy_(torch.from_numpy(np.asarray(bags[j])))
+            bank_sq = torch.linalg.vector_norm(bank, dim=2).square_()
+            query_sq = torch.linalg.vector_norm(query, dim=1).square_().unsqueeze_(1)
             total = torch.zeros(m)
             for start in range(0, len(others), per_block):
                 g = min(per_block, len(others) - start)
-                dist = blocks.products(
-                    query, bank_all[start : start + g].view(-1, d), bank_sq_all[start : start + g].view(-1)
-                )
-                nearest = blocks.group_minimum(dist, g) + (query * query).sum(1, keepdim=True)
-                total += nearest.clamp_min_(0).sqrt_().sum(1)
+                dist = blocks.products(query, bank[start : start + g].view(-1, d), bank_sq[start : start + g].view(-1))
+                total += (blocks.group_minimum(dist, g) + query_sq).clamp_min_(0).sqrt_().sum(1)
             out[row] = (total / len(others)).numpy()
 
     _in_threads(len(indices), work, n_threads)
