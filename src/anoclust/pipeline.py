@@ -65,7 +65,7 @@ class ClusterSettings:
 
     def extractor(self) -> PatchExtractor:
         config = EmbeddingConfig(self.backbone, None, self.image_size, self.weights)
-        return PatchExtractor(config, cache_dir=self.cache, quiet=self.quiet)
+        return PatchExtractor(config, cache_dir=self.cache, quiet=self.quiet, scratch_dir=self.scratch)
 
 
 @dataclass
