@@ -82,13 +82,17 @@ def synthetic_images(n: int, root: str | os.PathLike, size: int = 224, seed: int
     from anoclust.datasets import read_input
     from anoclust.synthetic import make_labelled_folder
 
+    import fcntl
+    import shutil
+
     folder = Path(root) / f"local-{n}-{size}-{seed}"
     done = folder / ".complete"
-    if not done.exists():
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
-        make_labelled_folder(folder / "images", n_per_type=-(-n // 3), size=size, seed=seed, kind="local")
-        done.touch()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{folder}.lock", "w") as lock:  # two benchmarks may want the same set at once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            make_labelled_folder(folder / "images", n_per_type=-(-n // 3), size=size, seed=seed, kind="local")
+            done.touch()
     images = read_input(folder / "images")
     return [str(p) for p in images.paths[:n]], list(images.labels[:n])

@@ -29,8 +29,26 @@ from _util import PeakMemory, machine, synthetic_images  # noqa: E402
 STAGES = ("extraction", "scoring", "pooling", "clustering")
 
 
-def run_one(n: int, data: str, k_sampled: int, cache: str) -> dict:
-    paths, truth = synthetic_images(n, data)
+def random_bags(n: int, seed: int = 0):
+    """Stand-in patch bags of 3 types (network skipped) in the storage extraction would use."""
+    import numpy as np
+
+    from anoclust.extract import allocate_bags
+
+    rng = np.random.default_rng(seed)
+    truth = np.arange(n) % 3
+    centres = rng.normal(size=(3, 128)).astype(np.float32)
+    bags = allocate_bags((n, 784, 128), None)
+    for s in range(0, n, 256):
+        t = truth[s : s + 256]
+        noise = rng.standard_normal((len(t), 784, 128), dtype=np.float32)
+        noise[:, :40] += 3 * centres[t][:, None, :]  # a "defect" region of 40 patches per image
+        bags[s : s + 256] = noise
+    return bags, list(truth)
+
+
+def run_one(n: int, data: str, k_sampled: int, cache: str, random: bool = False) -> dict:
+    paths, truth = ([], []) if random else synthetic_images(n, data)
     start = time.perf_counter()  # generation excluded from the total
     import numpy as np
     from sklearn.metrics import normalized_mutual_info_score
@@ -42,9 +60,12 @@ def run_one(n: int, data: str, k_sampled: int, cache: str) -> dict:
 
     imports = start - START
     mem = PeakMemory()
-    k = len(set(truth))
     with mem.stage("extraction"):
-        bags = PatchExtractor(EmbeddingConfig(), cache_dir=cache).extract(paths).bags
+        if random:
+            bags, truth = random_bags(n)
+        else:
+            bags = PatchExtractor(EmbeddingConfig(), cache_dir=cache).extract(paths).bags
+    k = len(set(truth))
     with mem.stage("scoring"):
         scores = unsupervised_scores(bags, n_sampled=k_sampled)
     with mem.stage("pooling"):
@@ -86,21 +107,25 @@ def main() -> None:
     ap.add_argument("--n", type=int, nargs="+", default=[250, 1000, 4000])
     ap.add_argument("--k-sampled", type=int, default=32, help="other images sampled per image (K)")
     ap.add_argument("--data", default=f"{tempfile.gettempdir()}/anoclust-bench", help="where images are generated")
+    ap.add_argument("--random-bags", action="store_true",
+                    help="skip the network: random stand-in bags (to measure memory at large N quickly)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one N, print JSON
     args = ap.parse_args()
     if args.one:
         with tempfile.TemporaryDirectory(prefix="anoclust-cold-cache-") as cache:
-            print(json.dumps(run_one(args.one, args.data, args.k_sampled, cache)))
+            print(json.dumps(run_one(args.one, args.data, args.k_sampled, cache, args.random_bags)))
         return
 
     print(machine())
+    if args.random_bags:
+        print("random stand-in bags: the extraction stage only fills the bag storage (no network)")
+    print(f"K = {args.k_sampled} sampled images per image")
     results = []
     for n in args.n:
-        synthetic_images(n, args.data)  # generated here, so the timed child finds them on disk
-        out = subprocess.run(
-            [sys.executable, __file__, "--one", str(n), "--data", args.data, "--k-sampled", str(args.k_sampled)],
-            check=True, capture_output=True, text=True,
-        ).stdout
+        if not args.random_bags:
+            synthetic_images(n, args.data)  # generated here, so the timed child finds them on disk
+        cmd = [sys.executable, __file__, "--one", str(n), "--data", args.data, "--k-sampled", str(args.k_sampled)]
+        out = subprocess.run(cmd + ["--random-bags"] * args.random_bags, check=True, capture_output=True, text=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         results.append(r)
         s = r["stages"]

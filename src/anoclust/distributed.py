@@ -96,7 +96,7 @@ class DaskEngine:
         cache = None if extractor.cache.root is None else str(extractor.cache.root)
         bags = self._bag_file(extractor.bag_shape(len(paths)))
         ok = np.zeros(len(paths), dtype=bool)
-        skipped: list[tuple[str, str]] = []
+        skipped: dict[int, list[tuple[str, str]]] = {}
         starts = range(0, len(paths), EXTRACT_SHARD)
         futures = self.client.map(
             _extract_shard,
@@ -110,8 +110,8 @@ class DaskEngine:
         for n, (_, rows, shard_bags, shard_skipped) in self._gather(futures, desc, len(paths)):
             bags[starts[n] + rows] = shard_bags
             ok[starts[n] + rows] = True
-            skipped += shard_skipped
-        return extractor.assemble(bags, ok, skipped)
+            skipped[n] = shard_skipped
+        return extractor.assemble(bags, ok, [s for n in sorted(skipped) for s in skipped[n]])
 
     def _shared(self, bags: np.ndarray) -> str:
         """A file the workers can memory-map holding `bags`."""
