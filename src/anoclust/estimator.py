@@ -139,7 +139,11 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         if self.n_sampled < 1:
             raise AnoclustError(f"n_sampled must be at least 1, got {self.n_sampled}")
 
-    def fit(self, X: PathsOrBags, y=None, normal: PathsOrBags | None = None) -> "AnomalyClustering":
+    def fit(
+        self, X: PathsOrBags, y=None, normal: PathsOrBags | None = None, scores: np.ndarray | None = None
+    ) -> "AnomalyClustering":
+        """scores: precomputed patch scores (n_readable, M) of the resolved weighting (e.g. from
+        a Dask cluster, see distributed.py); they replace the scoring step."""
         bags, ok, skipped = self._bags(X, "images")
         self._validate(len(bags))
         # Rows in content order: the result must not depend on the order X lists the images.
@@ -157,7 +161,8 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
             raise AnoclustError("normal images' patch bags differ in shape from the images': use the same settings")
         self.weighting_ = resolve_weighting(self.weighting, normal_bags is not None)
 
-        scores = patch_scores(bags, self.weighting_, normal_bags, self.n_sampled, self.max_bank, self.random_state)
+        if scores is None:
+            scores = patch_scores(bags, self.weighting_, normal_bags, self.n_sampled, self.max_bank, self.random_state)
         embeddings, weights = pool_bags(bags, self.weighting_, scores, self.tau, self.standardize)
         labels = cluster_embeddings(
             normalize_embeddings(embeddings, self.normalize), int(self.n_clusters), self.method, self.random_state

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 
 # Bump when anything changes what a cached bag holds for the same settings.
 FEATURE_FORMAT = 1
+
+# Patch bags larger than this (bytes) are kept in a memory-mapped file in the run's scratch
+# folder instead of in memory: 1 GiB is about 5,000 images at the default settings.
+MEMMAP_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,10 @@ class PatchExtractor:
         decode_threads: int = 2,
         pretrained: bool = True,
         quiet: bool = True,
+        scratch_dir: str | os.PathLike | None = None,
     ):
         self.config = config
+        self.scratch_dir = scratch_dir  # folder of memory-mapped bag arrays (default: system temp)
         self.cache = FeatureCache(cache_dir)
         self.batch_size = batch_size
         self.decode_threads = decode_threads
@@ -109,7 +116,7 @@ class PatchExtractor:
     def embed_arrays(self, images: np.ndarray) -> np.ndarray:
         """(B, 3, H, W) float images in [0, 1] -> (B, M, D) float16 patch bags."""
         maps = self.model(self._normalise(np.ascontiguousarray(images, dtype=np.float32)))
-        return aggregate_patches(maps).numpy().astype(np.float16)
+        return aggregate_patches(maps).to(torch.float16).numpy()  # torch converts much faster
 
     def _read(self, path: str, model_id: str, shape: tuple[int, int]):
         """Worker: a cached bag, or a decoded image with the key to store its bag under."""
@@ -145,13 +152,15 @@ class PatchExtractor:
         """Patch bags for `paths`; unreadable files are skipped and listed with their reason."""
         paths = [str(p) for p in paths]
         model_id = self.model_id
-        m = self.grid[0] * self.grid[1]
-        d = sum(t.channels for t in self.model.feature_info)
-        bags = np.empty((len(paths), m, d), dtype=np.float16)
+        shape = self.bag_shape(len(paths))
+        bags = allocate_bags(shape, self.scratch_dir)
         ok = np.zeros(len(paths), dtype=bool)
         skipped: list[tuple[str, str]] = []
         batch: list[tuple[int, np.ndarray, str | None]] = []
         n_cached = 0
+        # Cache entries are written (and fsynced, ~10 ms each) by a background thread, so the
+        # network never waits for the disk; at most a few batches' worth are in flight.
+        writes: deque[Future] = deque()
 
         def flush():
             images = np.stack([img for _, img, _ in batch])
@@ -163,11 +172,13 @@ class PatchExtractor:
                 bags[i] = bag
                 ok[i] = True
                 if key is not None:
-                    self.cache.put(key, bag)
+                    writes.append(writer.submit(self.cache.put, key, bag))
+            while len(writes) > 4 * self.batch_size:
+                writes.popleft().result()
             batch.clear()
 
-        with _progress(len(paths), desc, self.quiet) as bar:
-            for i, (kind, value, key) in enumerate(self._prefetch(paths, model_id, (m, d))):
+        with _progress(len(paths), desc, self.quiet) as bar, ThreadPoolExecutor(1) as writer:
+            for i, (kind, value, key) in enumerate(self._prefetch(paths, model_id, shape[1:])):
                 if kind == "bag":
                     bags[i] = value
                     ok[i] = True
@@ -181,12 +192,44 @@ class PatchExtractor:
                 bar.update(1)
             if batch:
                 flush()
+            while writes:
+                writes.popleft().result()
+        n_ok = int(ok.sum())
+        log.info("%s: %d from the cache, %d computed, %d skipped", desc, n_cached, n_ok - n_cached, len(skipped))
+        return self.assemble(bags, ok, skipped)
+
+    def bag_shape(self, n_images: int) -> tuple[int, int, int]:
+        return n_images, self.grid[0] * self.grid[1], sum(t.channels for t in self.model.feature_info)
+
+    def assemble(self, bags: np.ndarray, ok: np.ndarray, skipped: list[tuple[str, str]]) -> Extraction:
+        """The Extraction of the rows of `bags` flagged in `ok`, moved to the front in place."""
         index = np.flatnonzero(ok)
-        log.info("%s: %d from the cache, %d computed, %d skipped", desc, n_cached, len(index) - n_cached, len(skipped))
-        return Extraction(
-            bags=bags[index] if len(index) < len(paths) else bags,
-            ok=index,
-            skipped=skipped,
-            grid=self.grid,
-            weights_sha256=self.model.weights_sha256,
-        )
+        for row, i in enumerate(index):  # in place, so a memory-mapped array is not copied
+            if row != i:
+                bags[row] = bags[i]
+        return Extraction(bags[: len(index)], index, skipped, self.grid, self.model.weights_sha256)
+
+
+def allocate_bags(
+    shape: tuple[int, int, int], scratch_dir: str | os.PathLike | None = None, keep_file: bool = False
+) -> np.ndarray:
+    """An uninitialised float16 bag array: in memory, or memory-mapped when large.
+
+    The memory-mapped file is a .npy in `scratch_dir` (default: the system's temporary folder).
+    Unless keep_file, its name is removed at once: the mapping lives on until the array is
+    freed and nothing is left behind even if the process dies. With keep_file other processes
+    can open it (np.load(array.filename, mmap_mode="r")) and the caller deletes it.
+    """
+    nbytes = int(np.prod(shape)) * 2
+    if not keep_file and nbytes <= MEMMAP_BYTES:
+        return np.empty(shape, dtype=np.float16)
+    fd, name = tempfile.mkstemp(prefix="anoclust-bags-", suffix=".npy", dir=scratch_dir)
+    os.close(fd)
+    bags = np.lib.format.open_memmap(name, mode="w+", dtype=np.float16, shape=shape)
+    log.info("patch bags (%.1f GB) memory-mapped in %s", nbytes / 1e9, name)
+    if not keep_file:
+        try:
+            os.unlink(name)
+        except OSError:  # e.g. Windows, where an open file cannot be removed
+            pass
+    return bags

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import numpy as np
 from . import __version__
 from .datasets import ImageSet, read_input, read_path_list
 from .errors import AnoclustError
-from .estimator import AnomalyClustering
+from .distributed import open_engine
+from .estimator import AnomalyClustering, resolve_weighting
 from .extract import EmbeddingConfig, PatchExtractor
 from .metrics import clustering_scores
 from .outputs import all_or_nothing, check_out_dir, write_csv, write_json, write_npz
@@ -41,6 +43,9 @@ class ClusterSettings:
     cache: str | None = None
     quiet: bool = False
     report: bool = True  # write report.html (anoclust.report) next to the results
+    workers: int | None = None  # local Dask worker processes (distributed.py)
+    dask: str | None = None  # address of a Dask scheduler
+    scratch: str | None = None  # folder for the run's temporary files (shared with Dask workers)
     extra: dict = field(default_factory=dict)
 
     def estimator(self) -> AnomalyClustering:
@@ -61,7 +66,7 @@ class ClusterSettings:
 
     def extractor(self) -> PatchExtractor:
         config = EmbeddingConfig(self.backbone, None, self.image_size, self.weights)
-        return PatchExtractor(config, cache_dir=self.cache, quiet=self.quiet)
+        return PatchExtractor(config, cache_dir=self.cache, quiet=self.quiet, scratch_dir=self.scratch)
 
 
 @dataclass
@@ -85,15 +90,18 @@ def load_images(input_path: str | Path, settings: ClusterSettings) -> ImageSet:
     return images.sorted()
 
 
-def run_clustering(images: ImageSet, settings: ClusterSettings, extractor: PatchExtractor | None = None) -> RunResult:
-    """Embed, weight and cluster an image set (no files written)."""
+def run_clustering(
+    images: ImageSet, settings: ClusterSettings, extractor: PatchExtractor | None = None, engine=None
+) -> RunResult:
+    """Embed, weight and cluster an image set (no files written); engine: a distributed.DaskEngine."""
     extractor = extractor or settings.extractor()
+    extract = extractor.extract if engine is None else partial(engine.extract, extractor)
     weighting = settings.weighting
-    ex = extractor.extract(images.paths, desc="images")
+    ex = extract(images.paths, desc="images")
     skipped = list(ex.skipped)
     normal_bags = None
     if images.normals and weighting in ("auto", "reference"):
-        nex = extractor.extract(images.normals, desc="normal images")
+        nex = extract(images.normals, desc="normal images")
         skipped += nex.skipped
         normal_bags = nex.bags if len(nex.bags) else None
     if skipped:
@@ -102,7 +110,11 @@ def run_clustering(images: ImageSet, settings: ClusterSettings, extractor: Patch
             len(skipped),
             "; ".join(f"{p} ({why})" for p, why in skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
         )
-    est = settings.estimator().fit(ex.bags, normal=normal_bags)
+    scores = None
+    if engine is not None and len(ex.bags) >= max(2, settings.k):
+        chosen = resolve_weighting(weighting, normal_bags is not None)
+        scores = engine.scores(ex.bags, chosen, normal_bags, settings.n_sampled, settings.max_bank, settings.seed)
+    est = settings.estimator().fit(ex.bags, normal=normal_bags, scores=scores)
     paths = [str(images.paths[i]) for i in ex.ok]
     metrics = truth = None
     if images.labels is not None:
@@ -166,7 +178,8 @@ def cluster_input(input_path: str | Path, out: str | Path, settings: ClusterSett
             f"{len(images.paths)} image(s) in {input_path} cannot form {settings.k} clusters: "
             "add images or lower --k"
         )
-    result = run_clustering(images, settings)
+    with open_engine(settings.workers, settings.dask, settings.scratch, settings.quiet) as engine:
+        result = run_clustering(images, settings, engine=engine)
     write_run(result, settings, out, input_path)
     if settings.report:
         from .report import write_report

@@ -7,29 +7,89 @@ matrix products on bounded chunks, so memory never grows with N squared.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 
 WEIGHTINGS = ("uniform", "max", "unsupervised", "reference")
 
-# Size of one distance block (float32 elements); 2**25 is 128 MiB.
-_BLOCK_ELEMENTS = 2**25
+# Distance blocks are computed into preallocated buffers of about this many float32 elements
+# (4 MiB): small enough to stay in cache for the minimum that follows the matrix product, large
+# enough for the product to run near the machine's matrix-multiply rate (docs/PERFORMANCE.md).
+_BLOCK_ELEMENTS = 2**20
 
 
 def _as_tensor(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
 
+@contextmanager
+def _single_threaded_torch():
+    """Let each worker thread run its own single-threaded products.
+
+    Many small independent products scale better over Python threads (torch releases the GIL)
+    than over torch's own threads, whose per-product barriers stall when the cores are shared.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _in_threads(n_items: int, work, n_threads: int | None) -> None:
+    """Run work(chunk_of_item_indices) over 0..n_items-1 on n_threads threads."""
+    n_threads = max(1, min(n_threads or torch.get_num_threads(), n_items))
+    # Small chunks balance the load when another process holds one of the cores for a while.
+    chunks = [np.arange(s, min(s + 4, n_items)) for s in range(0, n_items, 4)]
+    with _single_threaded_torch():
+        if n_threads == 1:
+            for c in chunks:
+                work(c)
+            return
+        with ThreadPoolExecutor(n_threads) as pool:
+            for f in [pool.submit(work, c) for c in chunks]:
+                f.result()
+
+
+class _NearestInBlocks:
+    """Squared distance from each query row to its nearest row of a bank, bank block by block.
+
+    ||q - b||^2 = ||b||^2 - 2 q.b + ||q||^2: one matrix product per block with ||b||^2 added
+    by the product itself, a minimum over the block, and ||q||^2 added after the minimum
+    because it is the same for every bank row. The buffers are reused across calls.
+    """
+
+    def __init__(self, n_queries: int, block_rows: int):
+        self.block_rows = block_rows
+        self.buf = torch.empty(n_queries * block_rows)
+        self.mins = torch.empty(n_queries * max(1, block_rows))
+
+    def products(self, query: torch.Tensor, bank: torch.Tensor, bank_sq: torch.Tensor) -> torch.Tensor:
+        """-2 q.b + ||b||^2 for all pairs: (n_queries, len(bank))."""
+        out = self.buf[: query.shape[0] * bank.shape[0]].view(query.shape[0], bank.shape[0])
+        return torch.addmm(bank_sq, query, bank.T, alpha=-2.0, out=out)
+
+    def group_minimum(self, dist: torch.Tensor, groups: int) -> torch.Tensor:
+        """Minimum within each of `groups` equal column groups: (n_queries, groups)."""
+        q = dist.shape[0]
+        out = self.mins[: q * groups].view(q, groups)
+        return torch.amin(dist.view(q, groups, -1), 2, out=out)
+
+
 def _min_sq_dist(queries: torch.Tensor, bank: torch.Tensor, bank_sq: torch.Tensor) -> torch.Tensor:
     """Squared distance from each query row to its nearest bank row, in bank blocks."""
-    q_sq = (queries * queries).sum(1)
-    best = torch.full((queries.shape[0],), float("inf"))
-    step = max(1, _BLOCK_ELEMENTS // max(1, queries.shape[0]))
+    q = queries.shape[0]
+    step = max(1, _BLOCK_ELEMENTS // max(1, q))
+    blocks = _NearestInBlocks(q, min(step, bank.shape[0]))
+    best = torch.full((q,), float("inf"))
     for start in range(0, bank.shape[0], step):
-        # ||q||^2 is the same for every bank row, so it is added after the minimum.
-        d = torch.addmm(bank_sq[start : start + step], queries, bank[start : start + step].T, alpha=-2.0)
-        best = torch.minimum(best, d.min(1).values)
-    return (best + q_sq).clamp_min_(0)
+        d = blocks.products(queries, bank[start : start + step], bank_sq[start : start + step])
+        best = torch.minimum(best, blocks.group_minimum(d, 1)[:, 0])
+    return (best + (queries * queries).sum(1)).clamp_min_(0)
 
 
 def sample_others(n_images: int, index: int, n_sampled: int, random_state: int | None) -> np.ndarray:
@@ -47,15 +107,24 @@ def sample_others(n_images: int, index: int, n_sampled: int, random_state: int |
     return picks + (picks >= index)
 
 
+def unsupervised_flops(n_images: int, n_patches: int, dim: int, n_sampled: int) -> float:
+    """Floating-point operations of the distance products of `unsupervised_scores`."""
+    k = min(n_sampled, n_images - 1)
+    return 2.0 * n_patches * k * n_patches * dim * n_images
+
+
 def unsupervised_scores(
     bags: np.ndarray,
     n_sampled: int = 32,
     random_state: int | None = 0,
     indices: np.ndarray | None = None,
+    n_threads: int | None = None,
 ) -> np.ndarray:
     """s_im = mean over other images j of min_n ||z_im - z_jn||, estimated from K sampled j.
 
-    bags: (N, M, D). indices: score only these images (for sharding); all by default.
+    bags: (N, M, D), in memory or memory-mapped. indices: score only these images (for
+    sharding); all by default. Each image's result depends only on the bags, its index and
+    random_state, not on the sharding or the number of threads (n_threads; default: torch's).
     Returns (len(indices), M) float32.
     """
     n, m, d = bags.shape
@@ -63,20 +132,31 @@ def unsupervised_scores(
         raise ValueError("the unsupervised score needs at least two images")
     indices = np.arange(n) if indices is None else np.asarray(indices)
     out = np.empty((len(indices), m), dtype=np.float32)
-    for row, i in enumerate(indices):
-        others = sample_others(n, int(i), n_sampled, random_state)
-        query = _as_tensor(bags[i])
-        total = torch.zeros(m)
-        # A handful of reference images per product keeps each block near _BLOCK_ELEMENTS.
-        per_block = max(1, _BLOCK_ELEMENTS // (m * m))
-        for start in range(0, len(others), per_block):
-            group = others[start : start + per_block]
-            bank = _as_tensor(bags[group]).reshape(-1, d)
-            bank_sq = (bank * bank).sum(1)
-            dist = torch.addmm(bank_sq, query, bank.T, alpha=-2.0).view(m, len(group), m)
-            nearest = dist.min(2).values + (query * query).sum(1, keepdim=True)
-            total += nearest.clamp_min_(0).sqrt_().sum(1)
-        out[row] = (total / len(others)).numpy()
+    # A few other images per product keep each distance block near _BLOCK_ELEMENTS.
+    per_block = max(1, _BLOCK_ELEMENTS // (m * m))
+
+    def work(rows: np.ndarray) -> None:
+        blocks = _NearestInBlocks(m, per_block * m)
+        # Reused float32 buffers: torch converts float16 into them several times faster than
+        # numpy converts into fresh arrays.
+        query = torch.empty(m, d)
+        bank = torch.empty(min(n_sampled, n - 1), m, d)
+        for row in rows:
+            i = int(indices[row])
+            others = sample_others(n, i, n_sampled, random_state)
+            query.copy_(torch.from_numpy(np.asarray(bags[i])))
+            for slot, j in enumerate(others):
+                bank[slot].copy_(torch.from_numpy(np.asarray(bags[j])))
+            bank_sq = torch.linalg.vector_norm(bank, dim=2).square_()
+            query_sq = torch.linalg.vector_norm(query, dim=1).square_().unsqueeze_(1)
+            total = torch.zeros(m)
+            for start in range(0, len(others), per_block):
+                g = min(per_block, len(others) - start)
+                dist = blocks.products(query, bank[start : start + g].view(-1, d), bank_sq[start : start + g].view(-1))
+                total += (blocks.group_minimum(dist, g) + query_sq).clamp_min_(0).sqrt_().sum(1)
+            out[row] = (total / len(others)).numpy()
+
+    _in_threads(len(indices), work, n_threads)
     return out
 
 
@@ -92,16 +172,18 @@ def build_bank(normal_bags: np.ndarray, max_patches: int = 100_000, random_state
     return bank
 
 
-def reference_scores(bags: np.ndarray, bank: np.ndarray) -> np.ndarray:
+def reference_scores(bags: np.ndarray, bank: np.ndarray, n_threads: int | None = None) -> np.ndarray:
     """s_im = min over the normal bank of ||z_im - z|| (the PatchCore anomaly score)."""
     n, m, d = bags.shape
     bank_t = _as_tensor(bank)
     bank_sq = (bank_t * bank_t).sum(1)
     out = np.empty((n, m), dtype=np.float32)
-    per_chunk = max(1, 4096 // m)
-    for start in range(0, n, per_chunk):
-        q = _as_tensor(bags[start : start + per_chunk]).reshape(-1, d)
-        out[start : start + per_chunk] = _min_sq_dist(q, bank_t, bank_sq).sqrt_().view(-1, m).numpy()
+
+    def work(rows: np.ndarray) -> None:
+        for i in rows:
+            out[i] = _min_sq_dist(_as_tensor(bags[i]), bank_t, bank_sq).sqrt_().numpy()
+
+    _in_threads(n, work, n_threads)
     return out
 
 
@@ -125,9 +207,16 @@ def softmax_weights(scores: np.ndarray, tau: float, standardize: bool = True) ->
     return (w / w.sum(1, keepdims=True)).astype(np.float32)
 
 
-def weighted_average(bags: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """e_i = sum_m alpha_im z_im for every image: (N, M, D), (N, M) -> (N, D)."""
-    return np.einsum("nm,nmd->nd", weights, bags, dtype=np.float32, casting="unsafe")
+def weighted_average(bags: np.ndarray, weights: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """e_i = sum_m alpha_im z_im for every image: (N, M, D), (N, M) -> (N, D).
+
+    In chunks of images, so float16 (possibly memory-mapped) bags are never converted whole.
+    """
+    out = np.empty((bags.shape[0], bags.shape[2]), dtype=np.float32)
+    for s in range(0, len(out), chunk):
+        w, b = weights[s : s + chunk], bags[s : s + chunk]
+        out[s : s + chunk] = np.einsum("nm,nmd->nd", w, b, dtype=np.float32, casting="unsafe")
+    return out
 
 
 def max_pool(bags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

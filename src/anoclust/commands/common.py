@@ -39,6 +39,11 @@ def add_method_options(p: argparse.ArgumentParser) -> None:
                    help="feature cache folder (default %(default)s)")
     p.add_argument("--no-cache", dest="cache", action="store_const", const=None, help="do not cache features")
     p.add_argument("--quiet", action="store_true", help="no progress bars or warnings")
+    p.add_argument("--workers", type=positive_int, metavar="N",
+                   help="extract and score on a local Dask cluster of N processes (needs anoclust[dask])")
+    p.add_argument("--dask", metavar="ADDRESS", help="extract and score on the Dask scheduler at ADDRESS")
+    p.add_argument("--scratch", metavar="DIR",
+                   help="folder for the run's temporary files; with --dask it must be visible to every worker")
 
 
 def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
@@ -59,6 +64,9 @@ def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
         normal=args.normal,
         cache=args.cache,
         quiet=args.quiet,
+        workers=args.workers,
+        dask=args.dask,
+        scratch=args.scratch,
     )
 
 

@@ -1,0 +1,165 @@
+"""Wall time and peak memory of each stage as the number of images grows.
+
+    python benchmarks/bench_scale.py --n 250 1000 4000 [10000]
+
+Each N runs in a fresh process (so its peak memory is its own) on synthetic 224 px PNG images
+with three defect types, with a cold (empty) feature cache: extraction, unsupervised scores,
+pooling, clustering (Ward; two-stage above clustering.EXACT_WARD_MAX images). "total" is the
+child's whole wall time from its start (imports and model loading included, image generation
+excluded). Peak memory is the child's largest resident set size during each stage, memory-
+mapped patch bags included. Also reported: NMI of the labels against the true defect types,
+and NMI between two-stage and exact Ward on the same embeddings (exact Ward runs at every N
+here, to compare). Images are generated once into --data and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+
+START = time.perf_counter()
+
+from _util import PeakMemory, machine, synthetic_images  # noqa: E402
+
+STAGES = ("extraction", "scoring", "pooling", "clustering")
+
+
+def random_bags(n: int, seed: int = 0):
+    """Stand-in patch bags of 3 types (network skipped) in the storage extraction would use."""
+    import numpy as np
+
+    from anoclust.extract import allocate_bags
+
+    rng = np.random.default_rng(seed)
+    truth = np.arange(n) % 3
+    centres = rng.normal(size=(3, 128)).astype(np.float32)
+    bags = allocate_bags((n, 784, 128), None)
+    for s in range(0, n, 256):
+        t = truth[s : s + 256]
+        noise = rng.standard_normal((len(t), 784, 128), dtype=np.float32)
+        noise[:, :40] += 3 * centres[t][:, None, :]  # a "defect" region of 40 patches per image
+        bags[s : s + 256] = noise
+    return bags, list(truth)
+
+
+def run_one(n: int, data: str, k_sampled: int, cache: str, random: bool = False) -> dict:
+    paths, truth = ([], []) if random else synthetic_images(n, data)
+    start = time.perf_counter()  # generation excluded from the total
+    import numpy as np
+    from sklearn.metrics import normalized_mutual_info_score
+
+    from anoclust import clustering
+    from anoclust.estimator import pool_bags
+    from anoclust.extract import EmbeddingConfig, PatchExtractor
+    from anoclust.weighting import unsupervised_scores
+
+    imports = start - START
+    mem = PeakMemory()
+    with mem.stage("extraction"):
+        if random:
+            bags, truth = random_bags(n)
+        else:
+            bags = PatchExtractor(EmbeddingConfig(), cache_dir=cache).extract(paths).bags
+    k = len(set(truth))
+    with mem.stage("scoring"):
+        scores = unsupervised_scores(bags, n_sampled=k_sampled)
+    with mem.stage("pooling"):
+        embeddings, _ = pool_bags(bags, "unsupervised", scores, tau=1.0, standardize=True)
+    with mem.stage("clustering"):
+        labels = clustering.cluster_embeddings(embeddings, k, "ward")
+    total = time.perf_counter() - start + imports
+    mem.close()
+    result = {
+        "n": n,
+        "total_s": total,
+        "stages": mem.stages,
+        "memmap": isinstance(bags, np.memmap),
+        "two_stage": n > clustering.EXACT_WARD_MAX,
+        "nmi_truth": normalized_mutual_info_score(truth, labels),
+    }
+    # Two-stage against exact Ward on the same embeddings (outside the timed stages).
+    from sklearn.cluster import AgglomerativeClustering
+
+    t = time.perf_counter()
+    exact = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(embeddings)
+    result["exact_ward_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    two = clustering.two_stage_ward(embeddings, k)
+    result["two_stage_s"] = time.perf_counter() - t
+    result["nmi_two_stage_vs_exact"] = normalized_mutual_info_score(exact, two)
+    result["nmi_exact_truth"] = normalized_mutual_info_score(truth, exact)
+    result["nmi_two_stage_truth"] = normalized_mutual_info_score(truth, two)
+    return result
+
+
+def growth(xs: list[int], ys: list[float]) -> str:
+    """Exponent b of y ~ N^b between consecutive sizes."""
+    return ", ".join(f"{math.log(y2 / y1) / math.log(x2 / x1):.2f}" for x1, x2, y1, y2 in zip(xs, xs[1:], ys, ys[1:]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, nargs="+", default=[250, 1000, 4000])
+    ap.add_argument("--k-sampled", type=int, default=32, help="other images sampled per image (K)")
+    ap.add_argument("--data", default=f"{tempfile.gettempdir()}/anoclust-bench", help="where images are generated")
+    ap.add_argument("--random-bags", action="store_true",
+                    help="skip the network: random stand-in bags (to measure memory at large N quickly)")
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one N, print JSON
+    args = ap.parse_args()
+    if args.one:
+        with tempfile.TemporaryDirectory(prefix="anoclust-cold-cache-") as cache:
+            print(json.dumps(run_one(args.one, args.data, args.k_sampled, cache, args.random_bags)))
+        return
+
+    print(machine())
+    if args.random_bags:
+        print("random stand-in bags: the extraction stage only fills the bag storage (no network)")
+    print(f"K = {args.k_sampled} sampled images per image")
+    results = []
+    for n in args.n:
+        if not args.random_bags:
+            synthetic_images(n, args.data)  # generated here, so the timed child finds them on disk
+        cmd = [sys.executable, __file__, "--one", str(n), "--data", args.data, "--k-sampled", str(args.k_sampled)]
+        out = subprocess.run(cmd + ["--random-bags"] * args.random_bags, check=True, capture_output=True, text=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        results.append(r)
+        s = r["stages"]
+        print(
+            f"N={n}: total {r['total_s']:.1f} s; "
+            + "; ".join(f"{k} {s[k][0]:.1f} s / {s[k][1] / 2**30:.2f} GiB" for k in STAGES)
+            + f"; NMI {r['nmi_truth']:.3f}; two-stage vs exact Ward NMI {r['nmi_two_stage_vs_exact']:.3f}",
+            flush=True,
+        )
+    print(f"\nload average after the run: {', '.join(f'{x:.2f}' for x in __import__('os').getloadavg())}")
+    header = "| N | " + " | ".join(f"{k} s (peak GiB)" for k in STAGES) + " | total s | peak GiB | bags | Ward |"
+    print("\n" + header + "\n|" + "---|" * (header.count("|") - 1))
+    for r in results:
+        s = r["stages"]
+        peak = max(v[1] for v in s.values()) / 2**30
+        print(
+            f"| {r['n']} | "
+            + " | ".join(f"{s[k][0]:.1f} ({s[k][1] / 2**30:.2f})" for k in STAGES)
+            + f" | {r['total_s']:.1f} | {peak:.2f} | {'memmap' if r['memmap'] else 'memory'} |"
+            + f" {'two-stage' if r['two_stage'] else 'exact'} |"
+        )
+    if len(results) > 1:
+        ns = [r["n"] for r in results]
+        print("\ngrowth exponent b (time ~ N^b) between consecutive N:")
+        for k in STAGES:
+            print(f"  {k}: {growth(ns, [r['stages'][k][0] for r in results])}")
+    print("\n| N | NMI vs truth | exact Ward NMI vs truth | two-stage NMI vs truth | two-stage vs exact NMI | exact s | two-stage s |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['n']} | {r['nmi_truth']:.3f} | {r['nmi_exact_truth']:.3f} | {r['nmi_two_stage_truth']:.3f} |"
+            f" {r['nmi_two_stage_vs_exact']:.3f} | {r['exact_ward_s']:.1f} | {r['two_stage_s']:.1f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""The Dask path gives the labels of a single-process run."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed", reason="Dask is not installed (pip install 'anoclust[dask]')")
+
+from anoclust import distributed  # noqa: E402
+from anoclust.datasets import read_input, read_path_list  # noqa: E402
+from anoclust.pipeline import ClusterSettings, run_clustering  # noqa: E402
+from anoclust.synthetic import make_labelled_folder  # noqa: E402
+
+
+@pytest.mark.dask
+def test_two_process_cluster_matches_single_process(tmp_path, monkeypatch):
+    make_labelled_folder(tmp_path / "in", n_per_type=5, size=64, normal_root=tmp_path / "normal", n_normal=4)
+    (tmp_path / "in" / "spot" / "broken.png").write_bytes(b"not an image")
+    images = read_input(tmp_path / "in")
+    images.normals = read_path_list(tmp_path / "normal")
+    # Small shards, so that both workers get several of them.
+    monkeypatch.setattr(distributed, "EXTRACT_SHARD", 4)
+    monkeypatch.setattr(distributed, "SCORE_SHARD", 3)
+    runs = {w: ClusterSettings(k=3, weighting=w, n_sampled=4, image_size=64, quiet=True) for w in ("unsupervised", "reference")}
+    local = {w: run_clustering(images, s) for w, s in runs.items()}
+    with distributed.open_engine(2, None, str(tmp_path)) as engine:
+        assert len(engine.client.scheduler_info()["workers"]) == 2
+        remote = {w: run_clustering(images, s, engine=engine) for w, s in runs.items()}
+    for w in runs:
+        assert remote[w].paths == local[w].paths and len(remote[w].skipped) == 1
+        assert np.allclose(remote[w].estimator.scores_, local[w].estimator.scores_, rtol=1e-4)
+        assert np.array_equal(remote[w].labels, local[w].labels)
+    assert not list(tmp_path.glob("anoclust-run-*"))  # the scratch folder is removed
+
+
+def test_local_run_needs_no_engine():
+    with distributed.open_engine(None, None) as engine:
+        assert engine is None
