@@ -14,7 +14,7 @@ import sys
 from . import __version__
 from .errors import AnoclustError
 
-COMMANDS = ("cluster", "demo")
+COMMANDS = ("cluster", "demo", "evaluate")
 
 
 class _Parser(argparse.ArgumentParser):
