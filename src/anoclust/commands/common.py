@@ -17,8 +17,10 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_method_options(p: argparse.ArgumentParser) -> None:
+def add_method_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """The method's options; `skip` leaves out some (evaluate sets k and the weighting itself)."""
     d = ClusterSettings()
+    p = _Skipping(p, skip)
     p.add_argument("--k", type=positive_int, default=d.k, help="number of clusters (default %(default)s)")
     p.add_argument("--weighting", choices=("auto",) + WEIGHTINGS, default=d.weighting,
                    help="patch weighting; auto = reference when normal images exist, else unsupervised")
@@ -46,10 +48,22 @@ def add_method_options(p: argparse.ArgumentParser) -> None:
                    help="folder for the run's temporary files; with --dask it must be visible to every worker")
 
 
+class _Skipping:
+    """Forwards add_argument to a parser except for the option names in `skip`."""
+
+    def __init__(self, parser: argparse.ArgumentParser, skip: tuple[str, ...]):
+        self.parser, self.skip = parser, skip
+
+    def add_argument(self, *names, **kwargs):
+        if not any(n in self.skip for n in names):
+            self.parser.add_argument(*names, **kwargs)
+
+
 def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
+    d = ClusterSettings()
     return ClusterSettings(
-        k=args.k,
-        weighting=args.weighting,
+        k=getattr(args, "k", d.k),
+        weighting=getattr(args, "weighting", d.weighting),
         tau=args.tau,
         standardize=args.standardize,
         n_sampled=args.n_sampled,
@@ -58,10 +72,10 @@ def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
         backbone=args.backbone,
         weights=args.weights,
         image_size=args.image_size,
-        seed=args.seed,
+        seed=getattr(args, "seed", d.seed),
         layout=getattr(args, "layout", "auto"),
         include_good=getattr(args, "include_good", True),
-        normal=args.normal,
+        normal=getattr(args, "normal", None),
         cache=args.cache,
         quiet=args.quiet,
         workers=args.workers,
