@@ -14,7 +14,7 @@ import sys
 from . import __version__
 from .errors import AnoclustError
 
-COMMANDS = ("cluster", "demo")
+COMMANDS = ("cluster", "fit", "assign", "demo")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -11,7 +11,7 @@ import numpy as np
 from . import __version__
 from .datasets import ImageSet, read_input, read_path_list
 from .errors import AnoclustError
-from .estimator import AnomalyClustering
+from .estimator import NORMAL, AnomalyClustering
 from .extract import EmbeddingConfig, PatchExtractor
 from .metrics import clustering_scores
 from .outputs import check_out_dir, write_csv, write_json, write_npz
@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 class ClusterSettings:
     """Every setting of a run; written to config.json as resolved."""
 
-    k: int = 5
+    k: int | str = "auto"
+    k_max: int = 20
+    normal_threshold: str | float | None = None
     weighting: str = "auto"
     tau: float = 1.0
     standardize: bool = True
@@ -45,6 +47,8 @@ class ClusterSettings:
     def estimator(self) -> AnomalyClustering:
         return AnomalyClustering(
             n_clusters=self.k,
+            k_max=self.k_max,
+            normal_threshold=self.normal_threshold,
             weighting=self.weighting,
             tau=self.tau,
             standardize=self.standardize,
@@ -102,12 +106,16 @@ def run_clustering(images: ImageSet, settings: ClusterSettings, extractor: Patch
             "; ".join(f"{p} ({why})" for p, why in skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
         )
     est = settings.estimator().fit(ex.bags, normal=normal_bags)
+    est.weights_sha256_, est.taps_ = ex.weights_sha256, [t.name for t in extractor.model.feature_info]
     paths = [str(images.paths[i]) for i in ex.ok]
     metrics = truth = None
     if images.labels is not None:
         truth = [images.labels[i] for i in ex.ok]
-        metrics = clustering_scores(truth, est.labels_)
+        clustered = ~est.normals_  # images set apart as normal are not part of the clustering
+        metrics = clustering_scores(np.asarray(truth)[clustered], est.labels_[clustered])
         metrics.update(n_images=len(paths), n_clusters=est.n_clusters_)
+        if est.normal_threshold_ is not None:
+            metrics.update(n_normal=int(est.normals_.sum()), n_clustered=int(clustered.sum()))
     scores = est.scores_
     max_scores = np.nanmax(scores, axis=1) if np.isfinite(scores).any() else np.full(len(paths), np.nan)
     return RunResult(images, paths, truth, est.labels_, max_scores, metrics, skipped, est, ex.grid, ex.weights_sha256)
@@ -121,7 +129,7 @@ def write_run(result: RunResult, settings: ClusterSettings, out: Path, input_pat
     header = ["path", "cluster"] + (["label"] if labels_known else []) + ["max_patch_score"]
     rows = []
     for i, p in enumerate(result.paths):
-        row = [p, int(result.labels[i])] + ([truth[i]] if labels_known else [])
+        row = [p, cluster_name(result.labels[i])] + ([truth[i]] if labels_known else [])
         rows.append(row + [f"{result.max_scores[i]:.6g}"])
     write_csv(out / "assignments.csv", header, rows)
     write_csv(out / "skipped.csv", ["path", "reason"], result.skipped)
@@ -146,21 +154,39 @@ def write_run(result: RunResult, settings: ClusterSettings, out: Path, input_pat
         n_skipped=len(result.skipped),
         anoclust_version=__version__,
         weights_sha256=result.weights_sha256,
+        n_clusters=est.n_clusters_,
+        normal_threshold_value=est.normal_threshold_,
+        k_diagnostics=est.k_diagnostics_,
     )
     write_json(out / "config.json", config)
     if result.metrics is not None:
         write_json(out / "metrics.json", result.metrics)
 
 
-def cluster_input(input_path: str | Path, out: str | Path, settings: ClusterSettings, force: bool = False) -> RunResult:
+def cluster_input(
+    input_path: str | Path,
+    out: str | Path,
+    settings: ClusterSettings,
+    force: bool = False,
+    save_model: str | Path | None = None,
+) -> RunResult:
     out = Path(out)
     images = load_images(input_path, settings)
     check_out_dir(out, [Path(input_path)] + ([Path(settings.normal)] if settings.normal else []), force)
-    if len(images.paths) < max(2, settings.k):
+    if len(images.paths) < max(2, 0 if settings.k == "auto" else settings.k):
         raise AnoclustError(
             f"{len(images.paths)} image(s) in {input_path} cannot form {settings.k} clusters: "
             "add images or lower --k"
         )
     result = run_clustering(images, settings)
     write_run(result, settings, out, input_path)
+    if save_model is not None:
+        result.estimator.save(save_model)
     return result
+
+
+def cluster_name(label: int, unknown: bool = False) -> str:
+    """assignments.csv's cluster column: the number, `normal` (set apart) or `unknown` (too far)."""
+    if label == NORMAL:
+        return "normal"
+    return "unknown" if unknown else str(int(label))

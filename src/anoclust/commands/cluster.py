@@ -18,11 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-good", dest="include_good", action="store_false",
                    help="MVTec layout: leave test/good out of the clustering")
     p.add_argument("--force", action="store_true", help="allow --out inside an input folder")
+    p.add_argument("--save-model", metavar="DIR", help="also save the fitted model here (for anoclust assign)")
     add_method_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    result = cluster_input(args.input, args.out, settings_from_args(args), force=args.force)
+    result = cluster_input(args.input, args.out, settings_from_args(args), force=args.force,
+                           save_model=args.save_model)
     print_summary(result, args.out)
     return 0
