@@ -25,11 +25,12 @@ from anoclust.metrics import clustering_scores
 from anoclust.model_selection import DEFAULT_CRITERION, K_CRITERIA, choose_k
 from anoclust.synthetic import DEFECT_TYPES, make_labelled_folder
 
+# ../shared/data/mtd beside the repository; --mtd overrides (e.g. from a git worktree).
 MTD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mtd"
 MTD_TYPES = ("MT_Blowhole", "MT_Break", "MT_Crack", "MT_Fray", "MT_Uneven")
 
 
-def mtd_protocol(root: Path = MTD) -> tuple[list[Path], list[str], list[Path]]:
+def mtd_protocol(root: Path) -> tuple[list[Path], list[str], list[Path]]:
     """(defect image paths, their labels, the 20 reference normals) of the MTD protocol."""
     paths, labels = [], []
     for t in MTD_TYPES:
@@ -69,14 +70,15 @@ def main(argv=None) -> int:
     ap.add_argument("--types", type=int, nargs="+", default=list(range(2, 9)), help="synthetic type counts")
     ap.add_argument("--cache", default="/tmp/anoclust-cache")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mtd", type=Path, default=MTD, help="MTD folder (default %(default)s)")
     ap.add_argument("--no-mtd", action="store_true")
     args = ap.parse_args(argv)
     print(f"default criterion: {DEFAULT_CRITERION}; k in 2..{args.k_max}; Ward clustering\n")
     print("| set | criterion | true k | chosen k | NMI at true k | NMI at chosen k | ratio |")
     print("|---|---|---|---|---|---|---|")
     results = []
-    if not args.no_mtd and MTD.is_dir():
-        paths, labels, refs = mtd_protocol()
+    if not args.no_mtd and args.mtd.is_dir():
+        paths, labels, refs = mtd_protocol(args.mtd)
         results += study("MTD", embed(paths, refs, args.cache, args.seed), labels, args.k_max, args.criteria, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         for n_types in args.types:

@@ -58,7 +58,7 @@ def save_model(est, path: str | os.PathLike) -> Path:
             "n_clusters": est.n_clusters_,
             "patch_shape": list(est.patch_shape_),
             "calibration": {
-                "unknown": "per cluster: 99th percentile of members' distances to their centre "
+                "unknown": "per cluster: 99th percentile of members' leave-one-out distances to their centre "
                 "(global 99th percentile for clusters under 5 members)",
                 "unknown_thresholds": [float(t) for t in est.unknown_thresholds_],
                 "normal_threshold": est.normal_threshold_,

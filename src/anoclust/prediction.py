@@ -12,8 +12,10 @@ computed exactly as during fit:
 
 The same softmax (tau, standardisation) and the same normalisation of the clustering space
 follow. Calibration: a cluster's distance threshold is the 99th percentile of its members'
-distances to its centre (clusters with fewer than MIN_MEMBERS members use the 99th percentile
-over all clustered images); farther images are `unknown`, a possible new defect type.
+leave-one-out distances to its centre (clusters with fewer than MIN_MEMBERS members use the 99th
+percentile over all clustered images); farther images are `unknown`, a possible new defect type.
+Leave-one-out: a member's distance to the mean of the *other* members, n/(n-1) times its distance
+to the full mean, because a new image does not pull the centre towards itself as a member does.
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ def centre_distances(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
 
 def calibrate_thresholds(x: np.ndarray, labels: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Per-cluster distance beyond which an image is `unknown` (see module docstring)."""
-    own = centre_distances(x, centres)[np.arange(len(x)), labels]
+    sizes = np.bincount(labels, minlength=len(centres))[labels]
+    own = centre_distances(x, centres)[np.arange(len(x)), labels] * sizes / np.maximum(sizes - 1, 1)
     overall = np.percentile(own, UNKNOWN_PERCENTILE)
     out = np.empty(len(centres))
     for c in range(len(centres)):
