@@ -50,23 +50,24 @@ def embed(paths, normals, cache: str | None, seed: int) -> np.ndarray:
     return normalize_embeddings(est.embeddings_, est.normalize)
 
 
-def study(name: str, x: np.ndarray, y: list[str], k_max: int, criteria, seed: int) -> list[str]:
+def study(name: str, x: np.ndarray, y: list[str], k_max: int, criteria, seed: int, neighbours=()) -> None:
     k_true = len(set(y))
     nmi_true = clustering_scores(y, cluster_embeddings(x, k_true, "ward", seed))["nmi"]
-    rows = []
-    for c in criteria:
-        k, _ = choose_k(x, k_max, c, "ward", seed)
+    runs = [(c, None) for c in criteria] + [("eigengap", nn) for nn in neighbours]
+    for c, nn in runs:
+        k, _ = choose_k(x, k_max, c, "ward", seed, n_neighbors=nn)
         nmi = clustering_scores(y, cluster_embeddings(x, k, "ward", seed))["nmi"]
         ratio = nmi / nmi_true if nmi_true > 0 else float("nan")
-        rows.append(f"| {name} | {c} | {k_true} | {k} | {nmi_true:.3f} | {nmi:.3f} | {ratio:.2f} |")
-        print(rows[-1], flush=True)
-    return rows
+        label = c if nn is None else f"{c}, {nn} neighbours"
+        print(f"| {name} | {label} | {k_true} | {k} | {nmi_true:.3f} | {nmi:.3f} | {ratio:.2f} |", flush=True)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--k-max", type=int, default=20)
     ap.add_argument("--criteria", nargs="+", default=list(K_CRITERIA), choices=K_CRITERIA)
+    ap.add_argument("--neighbours", type=int, nargs="*", default=[5, 10, 15, 20],
+                    help="also report eigengap with these fixed graph degrees (default: sqrt(N))")
     ap.add_argument("--types", type=int, nargs="+", default=list(range(2, 9)), help="synthetic type counts")
     ap.add_argument("--cache", default="/tmp/anoclust-cache")
     ap.add_argument("--seed", type=int, default=0)
@@ -76,10 +77,10 @@ def main(argv=None) -> int:
     print(f"default criterion: {DEFAULT_CRITERION}; k in 2..{args.k_max}; Ward clustering\n")
     print("| set | criterion | true k | chosen k | NMI at true k | NMI at chosen k | ratio |")
     print("|---|---|---|---|---|---|---|")
-    results = []
     if not args.no_mtd and args.mtd.is_dir():
         paths, labels, refs = mtd_protocol(args.mtd)
-        results += study("MTD", embed(paths, refs, args.cache, args.seed), labels, args.k_max, args.criteria, args.seed)
+        x = embed(paths, refs, args.cache, args.seed)
+        study("MTD", x, labels, args.k_max, args.criteria, args.seed, args.neighbours)
     with tempfile.TemporaryDirectory() as tmp:
         for n_types in args.types:
             root = Path(tmp) / f"types{n_types}"
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
                                  seed=args.seed)
             images = read_input(root / "defects")
             x = embed(images.paths, find_images(root / "normal"), args.cache, args.seed)
-            results += study(f"synthetic {n_types} types", x, images.labels, args.k_max, args.criteria, args.seed)
+            study(f"synthetic {n_types} types", x, images.labels, args.k_max, args.criteria, args.seed, args.neighbours)
     return 0
 
 

@@ -62,8 +62,8 @@ def main(argv=None) -> int:
             dst.writelines(line for line in src if f",{FREE}" not in line)
         for k in (5, "auto"):
             base = dict(k=k, normal=refs, cache=args.cache, quiet=True, seed=args.seed)
-            alone = cluster_input(defects_only, tmp / f"alone{k}", ClusterSettings(**base)).metrics["nmi"]
-            res = cluster_input(data, tmp / f"mixed{k}", ClusterSettings(normal_threshold="auto", **base))
+            alone = cluster_input(defects_only, tmp / f"alone{k}", ClusterSettings(**base), force=True).metrics["nmi"]
+            res = cluster_input(data, tmp / f"mixed{k}", ClusterSettings(normal_threshold="auto", **base), force=True)
             truth = np.asarray(res.truth)
             is_free, apart = truth == FREE, res.estimator.normals_
             kept = ~is_free & ~apart

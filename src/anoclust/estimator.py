@@ -218,6 +218,9 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         self.patch_shape_ = (m, d)
         return self
 
+    def fit_predict(self, X: PathsOrBags, y=None, normal: PathsOrBags | None = None) -> np.ndarray:
+        return self.fit(X, y, normal=normal).labels_
+
     def _cluster(self, embeddings: np.ndarray) -> np.ndarray:
         """Cluster the clustering space; sets n_clusters_, centres and the unknown thresholds."""
         self._normalizer = Normalizer(self.normalize, embeddings)
@@ -293,6 +296,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         return load_model(path, backbone=backbone, weights=weights, cache_dir=cache_dir)
 
 
+
 @dataclass
 class Assignment:
     """Result of AnomalyClustering.assign, one entry per input image."""
@@ -302,9 +306,6 @@ class Assignment:
     unknown: np.ndarray  # farther than that cluster's calibrated threshold
     max_scores: np.ndarray  # largest patch score (NaN for uniform / max pooling)
     skipped: list = field(default_factory=list)
-
-    def fit_predict(self, X: PathsOrBags, y=None, normal: PathsOrBags | None = None) -> np.ndarray:
-        return self.fit(X, y, normal=normal).labels_
 
 
 def anomaly_clustering(

@@ -77,13 +77,13 @@ def _gap_choice(x: np.ndarray, ks: range, parts: dict[int, np.ndarray], random_s
     return chosen, gap
 
 
-def _eigengap(x: np.ndarray, ks: range) -> np.ndarray:
+def _eigengap(x: np.ndarray, ks: range, n_neighbors: int | None = None) -> np.ndarray:
     from scipy.sparse.csgraph import laplacian
     from sklearn.neighbors import kneighbors_graph
 
     # sqrt(N) neighbours: the graph stays connected within a group as the set grows, while a
     # group of a few dozen images is not swamped by edges to its neighbours.
-    n_neighbors = int(np.clip(round(np.sqrt(len(x))), 2, len(x) - 1))
+    n_neighbors = int(np.clip(n_neighbors or round(np.sqrt(len(x))), 2, len(x) - 1))
     graph = kneighbors_graph(x, n_neighbors=n_neighbors, include_self=False)
     affinity = 0.5 * (graph + graph.T).toarray()
     eig = np.sort(np.linalg.eigvalsh(laplacian(affinity, normed=True)))
@@ -97,11 +97,13 @@ def choose_k(
     criterion: str = DEFAULT_CRITERION,
     method: str = "ward",
     random_state: int | None = 0,
+    n_neighbors: int | None = None,
 ) -> tuple[int, dict]:
     """Pick the number of clusters in 2..k_max for the rows of `embeddings`.
 
     Returns (k, diagnostics) where diagnostics holds the criterion, the candidate ks and the
-    criterion's value at each (for plots and the benchmark).
+    criterion's value at each (for plots and the benchmark). n_neighbors: eigengap graph degree
+    (default round(sqrt(N))).
     """
     if criterion not in K_CRITERIA:
         raise ValueError(f"unknown k criterion {criterion!r}; choose one of {', '.join(K_CRITERIA)}")
@@ -116,7 +118,7 @@ def choose_k(
         heights = _ward_tree(x)[:, 2]  # ascending; heights[n - k] merges k clusters into k - 1
         values = np.array([heights[n - k] / max(heights[n - k - 1], 1e-12) for k in ks])
     elif criterion == "eigengap":
-        values = _eigengap(x, ks)
+        values = _eigengap(x, ks, n_neighbors)
     else:
         parts = _partitions(x, ks, method, random_state)
         if criterion == "gap":
