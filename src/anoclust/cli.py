@@ -14,7 +14,7 @@ import sys
 from . import __version__
 from .errors import AnoclustError
 
-COMMANDS = ("cluster", "demo", "evaluate", "report")
+COMMANDS = ("cluster", "fit", "assign", "demo", "evaluate", "report")
 
 
 class _Parser(argparse.ArgumentParser):

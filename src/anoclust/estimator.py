@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
-from .clustering import METHODS, NORMALIZATIONS, cluster_embeddings, normalize_embeddings
+from .clustering import METHODS, NORMALIZATIONS, cluster_centres, cluster_embeddings, normalize_embeddings
 from .errors import AnoclustError
 from .ordering import canonical_order
+from .model_selection import choose_k
+from .normals import resolve_normal_threshold
+from .prediction import Normalizer, calibrate_thresholds, centre_distances, new_patch_scores, scoring_state
 from .weighting import (
     WEIGHTINGS,
     build_bank,
@@ -22,6 +26,9 @@ from .weighting import (
 )
 
 PathsOrBags = Sequence[str | os.PathLike] | np.ndarray
+
+# labels_ of images that are not clustered: unreadable, or set apart as normal.
+UNREADABLE, NORMAL = -1, -2
 
 
 def resolve_weighting(weighting: str, has_normals: bool) -> str:
@@ -74,12 +81,18 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
 
     Learned: labels_ (N,), embeddings_ (N, D), weights_ (N, M), scores_ (N, M; NaN for uniform
     and max pooling), n_clusters_, weighting_. When paths are given, images that cannot be read
-    get label -1 and NaN rows, and are listed in skipped_ as (path, reason).
+    get label -1 (UNREADABLE) and NaN rows, and are listed in skipped_ as (path, reason).
+
+    n_clusters="auto" picks k in 2..k_max with anoclust.model_selection.choose_k (k_diagnostics_).
+    normal_threshold (None, "auto" or a number; reference weighting only): images whose largest
+    patch score is below it get label -2 (NORMAL) and are not clustered (normals_, normal_threshold_).
+    For new images: cluster_centers_ (in the clustering space), unknown_thresholds_ (per
+    cluster), predict / assign, and save / load (anoclust.model_io).
     """
 
     def __init__(
         self,
-        n_clusters: int = 5,
+        n_clusters: int | str = "auto",
         weighting: str = "auto",
         tau: float = 1.0,
         standardize: bool = True,
@@ -92,8 +105,12 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         max_bank: int = 100_000,
         cache_dir: str | None = None,
         random_state: int | None = 0,
+        k_max: int = 20,
+        normal_threshold: float | str | None = None,
     ):
         self.n_clusters = n_clusters
+        self.k_max = k_max
+        self.normal_threshold = normal_threshold
         self.weighting = weighting
         self.tau = tau
         self.standardize = standardize
@@ -113,13 +130,27 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         config = EmbeddingConfig(self.backbone, None, self.image_size, self.weights)
         return PatchExtractor(config, cache_dir=self.cache_dir)
 
-    def _bags(self, X: PathsOrBags, what: str) -> tuple[np.ndarray, np.ndarray, list]:
-        """(bags of the readable items, their indices in X, skipped (path, reason))."""
+    def _bags(self, X: PathsOrBags, what: str, check: bool = False) -> tuple[np.ndarray, np.ndarray, list]:
+        """(bags of the readable items, their indices in X, skipped (path, reason)).
+
+        check=True (new images for a fitted model): refuse other backbone weights than fit's.
+        """
         if isinstance(X, np.ndarray) and X.ndim == 3:
             return X, np.arange(len(X)), []
         if isinstance(X, np.ndarray) or isinstance(X, (str, os.PathLike)):
             raise AnoclustError(f"{what} must be a list of image paths or an (N, M, D) array of patch bags")
-        ex = self._extractor().extract(list(X), desc=what)
+        extractor = self._extractor()
+        ex = extractor.extract(list(X), desc=what)
+        taps = [t.name for t in extractor.model.feature_info]
+        if check:
+            fitted = (getattr(self, "weights_sha256_", None), getattr(self, "taps_", None))
+            if fitted[0] is not None and (ex.weights_sha256, taps) != fitted:
+                raise AnoclustError(
+                    f"the backbone weights/taps now in use ({(ex.weights_sha256 or 'random')[:12]}, {taps}) differ "
+                    f"from the model's ({fitted[0][:12]}, {fitted[1]}): use the weights the model was fitted with"
+                )
+        else:
+            self.weights_sha256_, self.taps_ = ex.weights_sha256, taps
         return ex.bags, ex.ok, ex.skipped
 
     def _validate(self, n_images: int) -> None:
@@ -127,9 +158,12 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
             raise AnoclustError(f"unknown clustering method {self.method!r}: choose one of {', '.join(METHODS)}")
         if self.normalize not in NORMALIZATIONS:
             raise AnoclustError(f"unknown normalisation {self.normalize!r}: choose one of {', '.join(NORMALIZATIONS)}")
-        if not (isinstance(self.n_clusters, (int, np.integer)) and self.n_clusters >= 1):
-            raise AnoclustError(f"n_clusters must be a positive whole number, got {self.n_clusters!r}")
-        if n_images < max(2, self.n_clusters):
+        if self.n_clusters == "auto":
+            if not (isinstance(self.k_max, (int, np.integer)) and self.k_max >= 2):
+                raise AnoclustError(f"k_max must be a whole number of at least 2, got {self.k_max!r}")
+        elif not (isinstance(self.n_clusters, (int, np.integer)) and self.n_clusters >= 1):
+            raise AnoclustError(f"n_clusters must be a positive whole number or 'auto', got {self.n_clusters!r}")
+        if n_images < max(2, 0 if self.n_clusters == "auto" else self.n_clusters):
             raise AnoclustError(
                 f"{n_images} readable image(s) cannot form {self.n_clusters} clusters: "
                 "add images or lower the number of clusters (--k)"
@@ -142,13 +176,17 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
     def fit(
         self, X: PathsOrBags, y=None, normal: PathsOrBags | None = None, scores: np.ndarray | None = None
     ) -> "AnomalyClustering":
-        """scores: precomputed patch scores (n_readable, M) of the resolved weighting (e.g. from
-        a Dask cluster, see distributed.py); they replace the scoring step."""
+        """scores: precomputed patch scores (n_readable, M, rows in X's order) of the resolved
+        weighting, computed on the canonically ordered bags (see distributed.py and
+        ordering.py); they replace the scoring step."""
+        self.weights_sha256_ = self.taps_ = None  # known only when fit extracts the bags itself
         bags, ok, skipped = self._bags(X, "images")
         self._validate(len(bags))
         # Rows in content order: the result must not depend on the order X lists the images.
         order = canonical_order(bags)
         bags, ok = bags[order], ok[order]
+        if scores is not None:
+            scores = scores[order]
         normal_bags = None
         if normal is not None and len(normal) > 0:
             normal_bags, _, normal_skipped = self._bags(normal, "normal images")
@@ -161,16 +199,28 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
             raise AnoclustError("normal images' patch bags differ in shape from the images': use the same settings")
         self.weighting_ = resolve_weighting(self.weighting, normal_bags is not None)
 
+        self.normal_threshold_ = resolve_normal_threshold(
+            self.normal_threshold, self.weighting_, normal_bags, self.max_bank, self.random_state
+        )
+
         if scores is None:
             scores = patch_scores(bags, self.weighting_, normal_bags, self.n_sampled, self.max_bank, self.random_state)
         embeddings, weights = pool_bags(bags, self.weighting_, scores, self.tau, self.standardize)
-        labels = cluster_embeddings(
-            normalize_embeddings(embeddings, self.normalize), int(self.n_clusters), self.method, self.random_state
+        normals = np.zeros(len(bags), dtype=bool)
+        if self.normal_threshold_ is not None:
+            normals = scores.max(1) < self.normal_threshold_
+            self._validate(int((~normals).sum()))
+        labels = np.full(len(bags), NORMAL, dtype=np.int64)
+        labels[~normals] = self._cluster(embeddings[~normals])
+        self._scoring_state = scoring_state(
+            bags, self.weighting_, normal_bags, self.n_sampled, self.max_bank, self.random_state
         )
 
         n, (m, d) = len(X), bags.shape[1:]
-        self.labels_ = np.full(n, -1, dtype=np.int64)
+        self.labels_ = np.full(n, UNREADABLE, dtype=np.int64)
         self.labels_[ok] = labels
+        self.normals_ = np.zeros(n, dtype=bool)
+        self.normals_[ok] = normals
         self.embeddings_ = np.full((n, d), np.nan, dtype=np.float32)
         self.embeddings_[ok] = embeddings
         self.weights_ = np.full((n, m), np.nan, dtype=np.float32)
@@ -178,16 +228,102 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         self.scores_ = np.full((n, m), np.nan, dtype=np.float32)
         if scores is not None:
             self.scores_[ok] = scores
-        self.n_clusters_ = int(labels.max()) + 1
         self.skipped_ = skipped
+        self.patch_shape_ = (m, d)
         return self
 
     def fit_predict(self, X: PathsOrBags, y=None, normal: PathsOrBags | None = None) -> np.ndarray:
         return self.fit(X, y, normal=normal).labels_
 
+    def _cluster(self, embeddings: np.ndarray) -> np.ndarray:
+        """Cluster the clustering space; sets n_clusters_, centres and the unknown thresholds."""
+        self._normalizer = Normalizer(self.normalize, embeddings)
+        x = normalize_embeddings(embeddings, self.normalize)
+        self.k_diagnostics_ = None
+        k = self.n_clusters
+        if k == "auto":
+            k, self.k_diagnostics_ = choose_k(x, int(self.k_max), method=self.method, random_state=self.random_state)
+        labels = cluster_embeddings(x, int(k), self.method, self.random_state)
+        self.n_clusters_ = int(labels.max()) + 1
+        self.cluster_centers_ = cluster_centres(x, labels)
+        self.unknown_thresholds_ = calibrate_thresholds(x, labels, self.cluster_centers_)
+        return labels
+
+    def assign(self, X: PathsOrBags) -> "Assignment":
+        """Nearest cluster of new images, with distance, unknown flag and anomaly score."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "cluster_centers_")
+        bags, ok, skipped = self._bags(X, "images", check=True)
+        if bags.shape[1:] != tuple(self.patch_shape_):
+            raise AnoclustError(
+                f"patch bags of shape {bags.shape[1:]} do not fit the model's {tuple(self.patch_shape_)}: "
+                "use the model's backbone and image size"
+            )
+        n = len(X)
+        out = Assignment(
+            labels=np.full(n, UNREADABLE, dtype=np.int64),
+            distances=np.full(n, np.nan),
+            unknown=np.zeros(n, dtype=bool),
+            max_scores=np.full(n, np.nan),
+            skipped=skipped,
+        )
+        if len(bags) == 0:
+            return out
+        scores = new_patch_scores(bags, self.weighting_, self._scoring_state)
+        embeddings, _ = pool_bags(bags, self.weighting_, scores, self.tau, self.standardize)
+        dist = centre_distances(self._normalizer(embeddings), self.cluster_centers_)
+        nearest = dist.argmin(1)
+        own = dist[np.arange(len(bags)), nearest]
+        out.labels[ok] = nearest
+        out.distances[ok] = own
+        out.unknown[ok] = own > self.unknown_thresholds_[nearest]
+        if scores is not None:
+            out.max_scores[ok] = scores.max(1)
+            if self.normal_threshold_ is not None:
+                normal = scores.max(1) < self.normal_threshold_
+                out.labels[ok[normal]] = NORMAL
+                out.unknown[ok[normal]] = False
+        return out
+
+    def predict(self, X: PathsOrBags) -> np.ndarray:
+        """Nearest cluster of each new image (-1 unreadable, -2 normal); see assign for unknowns."""
+        return self.assign(X).labels
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted model to a folder (JSON + .npz; anoclust.model_io)."""
+        from .model_io import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike, backbone: str | None = None, weights: str | None = None,
+        cache_dir: str | None = None,
+    ) -> "AnomalyClustering":
+        """Read a model folder; refuses other format versions or another backbone than `backbone`.
+
+        weights / cache_dir: where this machine keeps the backbone weights and the feature cache.
+        """
+        from .model_io import load_model
+
+        return load_model(path, backbone=backbone, weights=weights, cache_dir=cache_dir)
+
+
+
+@dataclass
+class Assignment:
+    """Result of AnomalyClustering.assign, one entry per input image."""
+
+    labels: np.ndarray  # nearest cluster; -1 unreadable, -2 normal (below the normal threshold)
+    distances: np.ndarray  # distance to the nearest centre in the clustering space
+    unknown: np.ndarray  # farther than that cluster's calibrated threshold
+    max_scores: np.ndarray  # largest patch score (NaN for uniform / max pooling)
+    skipped: list = field(default_factory=list)
+
 
 def anomaly_clustering(
-    X: PathsOrBags, n_clusters: int = 5, normal: PathsOrBags | None = None, **params
+    X: PathsOrBags, n_clusters: int | str = "auto", normal: PathsOrBags | None = None, **params
 ) -> tuple[np.ndarray, np.ndarray]:
     """Function form of AnomalyClustering: returns (labels, embeddings)."""
     est = AnomalyClustering(n_clusters=n_clusters, **params).fit(X, normal=normal)

@@ -13,9 +13,10 @@ from . import __version__
 from .datasets import ImageSet, read_input, read_path_list
 from .errors import AnoclustError
 from .distributed import open_engine
-from .estimator import AnomalyClustering, resolve_weighting
+from .estimator import NORMAL, AnomalyClustering, resolve_weighting
 from .extract import EmbeddingConfig, PatchExtractor
 from .metrics import clustering_scores
+from .ordering import canonical_order
 from .outputs import all_or_nothing, check_out_dir, write_csv, write_json, write_npz
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,9 @@ log = logging.getLogger(__name__)
 class ClusterSettings:
     """Every setting of a run; written to config.json as resolved."""
 
-    k: int = 5
+    k: int | str = "auto"
+    k_max: int = 20
+    normal_threshold: str | float | None = None
     weighting: str = "auto"
     tau: float = 1.0
     standardize: bool = True
@@ -51,6 +54,8 @@ class ClusterSettings:
     def estimator(self) -> AnomalyClustering:
         return AnomalyClustering(
             n_clusters=self.k,
+            k_max=self.k_max,
+            normal_threshold=self.normal_threshold,
             weighting=self.weighting,
             tau=self.tau,
             standardize=self.standardize,
@@ -111,16 +116,26 @@ def run_clustering(
             "; ".join(f"{p} ({why})" for p, why in skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
         )
     scores = None
-    if engine is not None and len(ex.bags) >= max(2, settings.k):
+    if engine is not None and len(ex.bags) >= max(2, 2 if settings.k == "auto" else settings.k):
         chosen = resolve_weighting(weighting, normal_bags is not None)
-        scores = engine.scores(ex.bags, chosen, normal_bags, settings.n_sampled, settings.max_bank, settings.seed)
+        # Scored in the estimator's canonical row order, so each image samples the same others
+        # as in a single-process run; handed back in the order of ex.bags.
+        order = canonical_order(ex.bags)
+        normals = None if normal_bags is None else normal_bags[canonical_order(normal_bags)]
+        scores = engine.scores(ex.bags[order], chosen, normals, settings.n_sampled, settings.max_bank, settings.seed)
+        if scores is not None:
+            scores = scores[np.argsort(order)]
     est = settings.estimator().fit(ex.bags, normal=normal_bags, scores=scores)
+    est.weights_sha256_, est.taps_ = ex.weights_sha256, [t.name for t in extractor.model.feature_info]
     paths = [str(images.paths[i]) for i in ex.ok]
     metrics = truth = None
     if images.labels is not None:
         truth = [images.labels[i] for i in ex.ok]
-        metrics = clustering_scores(truth, est.labels_)
+        clustered = ~est.normals_  # images set apart as normal are not part of the clustering
+        metrics = clustering_scores(np.asarray(truth)[clustered], est.labels_[clustered])
         metrics.update(n_images=len(paths), n_clusters=est.n_clusters_)
+        if est.normal_threshold_ is not None:
+            metrics.update(n_normal=int(est.normals_.sum()), n_clustered=int(clustered.sum()))
     scores = est.scores_
     max_scores = np.nanmax(scores, axis=1) if np.isfinite(scores).any() else np.full(len(paths), np.nan)
     return RunResult(images, paths, truth, est.labels_, max_scores, metrics, skipped, est, ex.grid, ex.weights_sha256)
@@ -135,7 +150,7 @@ def write_run(result: RunResult, settings: ClusterSettings, out: Path, input_pat
     header = ["path", "cluster"] + (["label"] if labels_known else []) + ["max_patch_score"]
     rows = []
     for i, p in enumerate(result.paths):
-        row = [p, int(result.labels[i])] + ([truth[i]] if labels_known else [])
+        row = [p, cluster_name(result.labels[i])] + ([truth[i]] if labels_known else [])
         rows.append(row + [f"{result.max_scores[i]:.6g}"])
     write_csv(out / "assignments.csv", header, rows)
     write_csv(out / "skipped.csv", ["path", "reason"], dict.fromkeys(result.skipped))  # each once
@@ -160,20 +175,29 @@ def write_run(result: RunResult, settings: ClusterSettings, out: Path, input_pat
         n_skipped=len(result.skipped),
         anoclust_version=__version__,
         weights_sha256=result.weights_sha256,
+        n_clusters=est.n_clusters_,
+        normal_threshold_value=est.normal_threshold_,
+        k_diagnostics=est.k_diagnostics_,
     )
     write_json(out / "config.json", config)
     if result.metrics is not None:
         write_json(out / "metrics.json", result.metrics)
 
 
-def cluster_input(input_path: str | Path, out: str | Path, settings: ClusterSettings, force: bool = False) -> RunResult:
+def cluster_input(
+    input_path: str | Path,
+    out: str | Path,
+    settings: ClusterSettings,
+    force: bool = False,
+    save_model: str | Path | None = None,
+) -> RunResult:
     out = Path(out)
     images = load_images(input_path, settings)
     inputs = {Path(input_path), *(p.parent for p in images.paths + images.normals)}
     check_out_dir(out, inputs | ({Path(settings.normal)} if settings.normal else set()), force)
     if settings.cache:
         check_out_dir(Path(settings.cache), inputs, force, flag="--cache")
-    if len(images.paths) < max(2, settings.k):
+    if len(images.paths) < max(2, 0 if settings.k == "auto" else settings.k):
         raise AnoclustError(
             f"{len(images.paths)} image(s) in {input_path} cannot form {settings.k} clusters: "
             "add images or lower --k"
@@ -181,8 +205,17 @@ def cluster_input(input_path: str | Path, out: str | Path, settings: ClusterSett
     with open_engine(settings.workers, settings.dask, settings.scratch, settings.quiet) as engine:
         result = run_clustering(images, settings, engine=engine)
     write_run(result, settings, out, input_path)
+    if save_model is not None:
+        result.estimator.save(save_model)
     if settings.report:
         from .report import write_report
 
         write_report(out, quiet=settings.quiet)
     return result
+
+
+def cluster_name(label: int, unknown: bool = False) -> str:
+    """assignments.csv's cluster column: the number, `normal` (set apart) or `unknown` (too far)."""
+    if label == NORMAL:
+        return "normal"
+    return "unknown" if unknown else str(int(label))

@@ -8,6 +8,9 @@ image does not change when counts or other classes change. Defect types:
 ``crack``    short jagged thin dark polyline with one or two branches
 ``stain``    large soft coloured blotch (optional type)
 ``hole``     small near-black disc with a bright rim (optional type)
+``ring``     thin bright circle outline, radius 8-14% of the image size (optional type)
+``dots``     cluster of 6-12 tiny dark dots (optional type)
+``streak``   wide soft bright band across the image (optional type)
 
 Masks are the pixels where the defect covers at least half of the pixel (the stain: where its
 opacity is at least 0.5), written as 0/255 PNGs.
@@ -27,7 +30,7 @@ from PIL import Image, ImageDraw
 
 from anoclust.errors import AnoclustError
 
-DEFECT_TYPES = ("scratch", "spot", "crack", "stain", "hole")
+DEFECT_TYPES = ("scratch", "spot", "crack", "stain", "hole", "ring", "dots", "streak")
 TEXTURE_CLASSES = ("stripes_h", "stripes_d", "blotches", "grain", "pits")
 KINDS = ("local", "texture", "variable")
 
@@ -150,8 +153,39 @@ def _hole(rng, img, size, extent, region):
     return np.maximum(inner, rim[..., 0]), colour
 
 
+def _ring(rng, img, size, extent, region):
+    r = size * rng.uniform(0.08, 0.14)
+    cx, cy = _centre(rng, size, r + 2, r + 2, region)
+    xx, yy = _grid(size)
+    w = max(1.5, size * rng.uniform(0.012, 0.018))
+    return np.clip(w / 2 + 0.5 - np.abs(np.hypot(xx - cx, yy - cy) - r), 0.0, 1.0), _bright(rng, img)
+
+
+def _dots(rng, img, size, extent, region):
+    spread = size * rng.uniform(0.06, 0.1)
+    cx, cy = _centre(rng, size, spread + 3, spread + 3, region)
+    xx, yy = _grid(size)
+    alpha = np.zeros((size, size), np.float32)
+    for _ in range(int(rng.integers(6, 13))):
+        dx, dy = rng.uniform(-spread, spread, 2)
+        r = size * rng.uniform(0.008, 0.014)
+        alpha = np.maximum(alpha, np.clip(r + 0.5 - np.hypot(xx - cx - dx, yy - cy - dy), 0.0, 1.0))
+    return alpha, _dark(rng, img)
+
+
+def _streak(rng, img, size, extent, region):
+    th = rng.uniform(0, math.pi)
+    half = 0.5 * extent
+    cx, cy = _centre(rng, size, 0.0, 0.0, region)
+    dx, dy = half * math.cos(th), half * math.sin(th)
+    sigma = size * rng.uniform(0.04, 0.06)
+    d = _seg_dist(cx - dx, cy - dy, cx + dx, cy + dy, size)
+    return (0.8 * np.exp(-(d**2) / (2 * sigma**2))).astype(np.float32), _bright(rng, img)
+
+
 _DEFECTS: dict[str, Callable] = {
     "scratch": _scratch, "spot": _spot, "crack": _crack, "stain": _stain, "hole": _hole,
+    "ring": _ring, "dots": _dots, "streak": _streak,
 }
 
 

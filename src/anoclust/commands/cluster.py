@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="MVTec layout: leave test/good out of the clustering")
     p.add_argument("--force", action="store_true", help="allow --out inside an input folder")
     p.add_argument("--no-report", dest="report", action="store_false", help="do not write report.html")
+    p.add_argument("--save-model", metavar="DIR", help="also save the fitted model here (for anoclust assign)")
     add_method_options(p)
     p.set_defaults(func=run)
 
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     settings.report = args.report
-    result = cluster_input(args.input, args.out, settings, force=args.force)
+    result = cluster_input(args.input, args.out, settings, force=args.force, save_model=args.save_model)
     print_summary(result, args.out)
     if settings.report:
         print(f"report in {Path(args.out) / 'report.html'}")

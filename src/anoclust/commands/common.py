@@ -17,11 +17,30 @@ def positive_int(text: str) -> int:
     return value
 
 
+def k_value(text: str) -> int | str:
+    return "auto" if text == "auto" else positive_int(text)
+
+
+def threshold_value(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a number, got {text}") from None
+
+
 def add_method_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """The method's options; `skip` leaves out some (evaluate sets k and the weighting itself)."""
     d = ClusterSettings()
     p = _Skipping(p, skip)
-    p.add_argument("--k", type=positive_int, default=d.k, help="number of clusters (default %(default)s)")
+    p.add_argument("--k", type=k_value, default=d.k, metavar="N|auto",
+                   help="number of clusters, or auto to choose it (default %(default)s; see --k-max)")
+    p.add_argument("--k-max", type=positive_int, default=d.k_max,
+                   help="largest number of clusters --k auto may choose (default %(default)s)")
+    p.add_argument("--normal-threshold", type=threshold_value, default=None, metavar="auto|VALUE",
+                   help="set images whose largest patch score is below this apart as normal before clustering "
+                        "(auto: calibrated on the normal references; needs --normal)")
     p.add_argument("--weighting", choices=("auto",) + WEIGHTINGS, default=d.weighting,
                    help="patch weighting; auto = reference when normal images exist, else unsupervised")
     p.add_argument("--normal", metavar="DIR|LIST", help="normal (defect-free) reference images: a folder or a text/CSV list")
@@ -63,6 +82,8 @@ def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
     d = ClusterSettings()
     return ClusterSettings(
         k=getattr(args, "k", d.k),
+        k_max=getattr(args, "k_max", d.k_max),
+        normal_threshold=getattr(args, "normal_threshold", d.normal_threshold),
         weighting=getattr(args, "weighting", d.weighting),
         tau=args.tau,
         standardize=args.standardize,
@@ -86,7 +107,11 @@ def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
 
 def print_summary(result, out) -> None:
     sizes = ", ".join(str(int((result.labels == c).sum())) for c in range(int(result.labels.max()) + 1))
-    print(f"clustered {len(result.paths)} images into {result.estimator.n_clusters_} clusters (sizes {sizes})")
+    n_normal = int(result.estimator.normals_.sum())
+    n_clustered = len(result.paths) - n_normal
+    print(f"clustered {n_clustered} images into {result.estimator.n_clusters_} clusters (sizes {sizes})")
+    if n_normal:
+        print(f"set {n_normal} images apart as normal (largest patch score below {result.estimator.normal_threshold_:.4g})")
     if result.skipped:
         print(f"skipped {len(result.skipped)} unreadable file(s): see {out}/skipped.csv")
     if result.metrics:

@@ -1,0 +1,47 @@
+"""CLI of the production-line features: --k auto, --normal-threshold, --save-model, fit, assign."""
+
+import csv
+import json
+
+from conftest import run_cli
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_cluster_save_model_then_assign(mvtec_category, tmp_path):
+    cache, model = str(tmp_path / "c"), tmp_path / "model"
+    code, stdout, stderr = run_cli(
+        "cluster", str(mvtec_category), "--out", str(tmp_path / "run"), "--normal-threshold", "auto",
+        "--save-model", str(model), "--cache", cache, "--quiet",
+    )
+    assert code == 0, stderr
+    rows = read_rows(tmp_path / "run" / "assignments.csv")
+    normal = [r["label"] for r in rows if r["cluster"] == "normal"]
+    assert len(normal) >= 4 and normal.count("good") >= 0.8 * len(normal)  # test/good mostly set apart
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["k"] == "auto" and config["n_clusters"] >= 2 and config["normal_threshold_value"] > 0
+    meta = json.loads((model / "model.json").read_text())
+    assert meta["format_version"] == 1 and meta["weights_sha256"].startswith("b0353104")
+
+    code, stdout, stderr = run_cli("assign", str(model), str(mvtec_category), "--out", str(tmp_path / "new"),
+                                   "--cache", cache, "--quiet")
+    assert code == 0, stderr
+    again = {r["path"]: r for r in read_rows(tmp_path / "new" / "assignments.csv")}
+    assert set(again) == {r["path"] for r in rows}
+    same = sum(again[r["path"]]["cluster"] in (r["cluster"], "unknown") for r in rows)
+    assert same >= 0.9 * len(rows)
+    assert set(next(iter(again.values()))) == {"path", "cluster", "nearest_cluster", "label", "distance", "max_patch_score"}
+
+
+def test_fit_writes_only_the_model_and_assign_refuses_bad_models(mvtec_category, tmp_path):
+    model = tmp_path / "model"
+    code, stdout, stderr = run_cli("fit", str(mvtec_category), "--out", str(model), "--k", "4",
+                                   "--cache", str(tmp_path / "c"), "--quiet")
+    assert code == 0, stderr
+    assert sorted(p.name for p in model.iterdir()) == ["model.json", "model.npz"]
+    code, _, stderr = run_cli("assign", str(model), str(mvtec_category), "--out", str(tmp_path / "o"),
+                              "--backbone", "resnet18")
+    assert code == 2 and len(stderr.strip().splitlines()) == 1 and "fitted with backbone mobilenet_v2" in stderr
