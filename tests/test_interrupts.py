@@ -25,7 +25,7 @@ from anoclust.cache import FeatureCache
 from anoclust.synthetic import make_labelled_folder
 from conftest import ROOT
 
-N_IMAGES = 33  # batches of 16, 16 and 1: the stall after two leaves 32 entries in the cache
+N_IMAGES = 33  # batches of 16, 16 and 1: the stall after two leaves at most 32 entries in the cache
 ARGS = ["--k", "3", "--image-size", "64", "--n-sampled", "8", "--quiet"]
 
 # Runs in the child: wrap the function of the requested stage, then hand over to the CLI.
@@ -130,7 +130,12 @@ def test_killed_run_leaves_no_partial_output_and_rerun_reuses_cache(images, refe
     assert visible == ["my notes.txt"]  # no output of the killed run: they appear together or not at all
 
     entries = _entries(cache)
-    assert len(entries) == (32 if stage == "extraction" else N_IMAGES)
+    # Cache entries are written by a background thread, so a kill during extraction may catch
+    # some of the first 32 bags still in flight: those are recomputed, every written one reused.
+    if stage == "extraction":
+        assert len(entries) <= 32
+    else:
+        assert len(entries) == N_IMAGES
     store = FeatureCache(cache)
     assert all(store.get(p.stem) is not None for p in entries) and store.corrupt == []
 
