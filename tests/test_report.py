@@ -138,10 +138,11 @@ def test_dendrogram_truncates_large_runs_to_top_merges():
     assert 'fill="#9a9a9a"' not in svg
 
 
-def test_cli_no_report_then_rebuild(mvtec_category, tmp_path):
+def test_cli_no_report_then_rebuild(mvtec_category, tmp_path, tmp_path_factory):
     out = tmp_path / "run"
+    cache = tmp_path_factory.getbasetemp() / "report-feature-cache"  # shared with the browser test
     code, stdout, stderr = run_cli(
-        "cluster", str(mvtec_category), "--out", str(out), "--k", "4", "--no-report", "--no-cache", "--quiet"
+        "cluster", str(mvtec_category), "--out", str(out), "--k", "4", "--no-report", "--cache", str(cache), "--quiet"
     )
     assert code == 0, stderr
     assert not (out / "report.html").exists() and "report in" not in stdout
