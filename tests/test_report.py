@@ -151,3 +151,19 @@ def test_cli_no_report_then_rebuild(mvtec_category, tmp_path, tmp_path_factory):
     html = (tmp_path / "r.html").read_text()
     assert len(sections(html)) == 4 and "--t:96px" in html
     assert not (out / "report.html").exists()
+
+
+def test_images_set_apart_as_normal_get_their_own_section(tmp_path):
+    """A run with a normal threshold labels some images -2: shown apart, outside table and tree."""
+    paths = make_run(tmp_path / "run", tmp_path / "img")
+    npz = dict(np.load(tmp_path / "run" / "embeddings.npz"))
+    npz["labels"] = np.append(npz["labels"][:-1], -2)  # the last image (cluster 2) set apart
+    npz["scores"][-1] = 0.0
+    write_npz(tmp_path / "run" / "embeddings.npz", **npz)
+    html = write_report(tmp_path / "run").read_text()
+    assert sections(html) == ["0", "1", "2"]
+    normal = re.search(r'<section class="normal-set" id="normal">.*?</section>', html, re.S).group(0)
+    assert re.findall(r'id="img-(\d+)"', normal) == [str(len(paths) - 1)]
+    assert html.count("<circle") == len(paths)  # on the map, in grey
+    assert re.findall(r'<td class="diag">(\d+)</td>', html) == ["4", "3", "1"]  # clustered images only
+    assert '<b>1</b> set apart as normal' in html
