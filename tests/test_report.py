@@ -167,3 +167,12 @@ def test_images_set_apart_as_normal_get_their_own_section(tmp_path):
     assert html.count("<circle") == len(paths)  # on the map, in grey
     assert re.findall(r'<td class="diag">(\d+)</td>', html) == ["4", "3", "1"]  # clustered images only
     assert '<b>1</b> set apart as normal' in html
+
+
+def test_no_dendrogram_above_the_memory_limit(tmp_path, monkeypatch):
+    from anoclust.report import page
+
+    monkeypatch.setattr(page, "MAX_TREE", 5)
+    make_run(tmp_path / "run", tmp_path / "img")
+    html = write_report(tmp_path / "run").read_text()
+    assert 'id="dendrogram"' not in html and "No dendrogram" in html and 'id="map"' in html

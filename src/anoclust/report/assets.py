@@ -35,7 +35,7 @@ svg.plot{max-width:100%;height:auto;display:block}
 #map a:hover circle{stroke:#000;stroke-width:2}
 .cluster,.normal-set{border-top:4px solid var(--c,#9a9a9a);margin-top:18px;background:#fff;border-radius:4px}
 .cluster h2 .size,.normal-set h2 .size{color:var(--muted);font-weight:400;margin-left:8px}
-.cluster .note,.normal-set .note{color:var(--muted);margin:4px 0}
+.note{color:var(--muted);margin:4px 0}
 .grid{display:flex;flex-wrap:wrap;gap:8px}
 .thumb{margin:0;width:calc(var(--t) + 10px);padding:4px;border:1px solid var(--line);border-radius:5px;background:#fff;scroll-margin-top:60px}
 .thumb.odd{border:2px solid var(--odd);padding:3px}

@@ -16,6 +16,7 @@ from .run import RunData
 from .thumbs import Thumb
 
 N_TYPICAL = 8  # members shown under "most typical" before the rest of the cluster
+MAX_TREE = 6000  # scipy's linkage keeps all pairwise distances: 6,000 images take 144 MB
 # config.json keys not listed as settings: shown as facts, or not about the result
 FACT_KEYS = {"input", "n_images", "n_normals", "n_skipped", "quiet", "report"}
 
@@ -150,7 +151,12 @@ def _overview(run: RunData, titles, odd) -> str:
     ]
     method = str(run.config.get("method", ""))
     rows = run.clustered
-    if method in LINKAGES and len(rows) >= 3:
+    if method in LINKAGES and len(rows) > MAX_TREE:
+        parts.append(
+            f'<p class="note">No dendrogram: redrawing the tree of {len(rows)} images would need memory '
+            f"growing with the square of the number of images (limit {MAX_TREE}).</p>"
+        )
+    elif method in LINKAGES and len(rows) >= 3:
         parts += [
             "<figure>",
             dendrogram_svg(run.space(rows), run.clusters[rows], method, ids=rows),
