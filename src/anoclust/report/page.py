@@ -63,14 +63,10 @@ def render(run: RunData, thumbs: Sequence[Thumb], heats: Sequence[str], thumb_si
 
 def _header(run: RunData, odd: np.ndarray) -> str:
     cfg = run.config
-    facts = [
-        ("images", len(run.paths)),
-        ("clusters", run.n_clusters),
-        ("set apart as normal", int((run.clusters < 0).sum())),
-        ("skipped", cfg.get("n_skipped", 0)),
-        ("normal references", cfg.get("n_normals", 0)),
-    ]
-    facts = [(k, v) for k, v in facts if v or k != "set apart as normal"]  # only with a normal threshold
+    n_normal = int((run.clusters < 0).sum())  # only a run with a normal threshold has any
+    facts = [("images", len(run.paths)), ("clusters", run.n_clusters)]
+    facts += [("set apart as normal", n_normal)] if n_normal else []
+    facts += [("skipped", cfg.get("n_skipped", 0)), ("normal references", cfg.get("n_normals", 0))]
     if run.metrics:
         facts += [(name.upper(), f"{run.metrics[name]:.3f}") for name in ("nmi", "ari", "f1") if name in run.metrics]
     if run.truth is not None:
