@@ -138,10 +138,11 @@ def test_dendrogram_truncates_large_runs_to_top_merges():
     assert 'fill="#9a9a9a"' not in svg
 
 
-def test_cli_no_report_then_rebuild(mvtec_category, tmp_path):
+def test_cli_no_report_then_rebuild(mvtec_category, tmp_path, tmp_path_factory):
     out = tmp_path / "run"
+    cache = tmp_path_factory.getbasetemp() / "report-feature-cache"  # shared with the browser test
     code, stdout, stderr = run_cli(
-        "cluster", str(mvtec_category), "--out", str(out), "--k", "4", "--no-report", "--no-cache", "--quiet"
+        "cluster", str(mvtec_category), "--out", str(out), "--k", "4", "--no-report", "--cache", str(cache), "--quiet"
     )
     assert code == 0, stderr
     assert not (out / "report.html").exists() and "report in" not in stdout
@@ -150,3 +151,28 @@ def test_cli_no_report_then_rebuild(mvtec_category, tmp_path):
     html = (tmp_path / "r.html").read_text()
     assert len(sections(html)) == 4 and "--t:96px" in html
     assert not (out / "report.html").exists()
+
+
+def test_images_set_apart_as_normal_get_their_own_section(tmp_path):
+    """A run with a normal threshold labels some images -2: shown apart, outside table and tree."""
+    paths = make_run(tmp_path / "run", tmp_path / "img")
+    npz = dict(np.load(tmp_path / "run" / "embeddings.npz"))
+    npz["labels"] = np.append(npz["labels"][:-1], -2)  # the last image (cluster 2) set apart
+    npz["scores"][-1] = 0.0
+    write_npz(tmp_path / "run" / "embeddings.npz", **npz)
+    html = write_report(tmp_path / "run").read_text()
+    assert sections(html) == ["0", "1", "2"]
+    normal = re.search(r'<section class="normal-set" id="normal">.*?</section>', html, re.S).group(0)
+    assert re.findall(r'id="img-(\d+)"', normal) == [str(len(paths) - 1)]
+    assert html.count("<circle") == len(paths)  # on the map, in grey
+    assert re.findall(r'<td class="diag">(\d+)</td>', html) == ["4", "3", "1"]  # clustered images only
+    assert '<b>1</b> set apart as normal' in html
+
+
+def test_no_dendrogram_above_the_memory_limit(tmp_path, monkeypatch):
+    from anoclust.report import page
+
+    monkeypatch.setattr(page, "MAX_TREE", 5)
+    make_run(tmp_path / "run", tmp_path / "img")
+    html = write_report(tmp_path / "run").read_text()
+    assert 'id="dendrogram"' not in html and "No dendrogram" in html and 'id="map"' in html

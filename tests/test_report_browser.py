@@ -41,10 +41,11 @@ def run_chromium(exe, profile, *args):
     return proc.stdout
 
 
-def test_report_in_headless_chromium(chromium, mvtec_category, tmp_path):
+def test_report_in_headless_chromium(chromium, mvtec_category, tmp_path, tmp_path_factory):
     out = tmp_path / "run"
+    cache = tmp_path_factory.getbasetemp() / "report-feature-cache"  # shared with test_report.py
     code, stdout, stderr = run_cli(
-        "cluster", str(mvtec_category), "--out", str(out), "--k", "4", "--cache", str(tmp_path / "c"), "--quiet"
+        "cluster", str(mvtec_category), "--out", str(out), "--k", "4", "--cache", str(cache), "--quiet"
     )
     assert code == 0, stderr
     report = out / "report.html"

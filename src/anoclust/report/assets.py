@@ -4,7 +4,7 @@ CSS = """
 :root{--t:128px;--fg:#1d1d1f;--muted:#666;--line:#ddd;--bg:#f6f6f4;--odd:#d0021b}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
-header,#overview,.cluster{max-width:1500px;margin:0 auto;padding:12px 24px}
+header,#overview,.cluster,.normal-set{max-width:1500px;margin:0 auto;padding:12px 24px}
 h1{font-size:22px;margin:8px 0 2px}
 h2{font-size:18px;margin:0}
 h3{font-size:13px;margin:10px 0 6px;color:var(--muted);font-weight:600;text-transform:uppercase;letter-spacing:.04em}
@@ -33,9 +33,9 @@ svg.plot{max-width:100%;height:auto;display:block}
 #map circle{stroke:#fff;stroke-width:.6;cursor:pointer}
 #map circle.odd{stroke:#000;stroke-width:1.2}
 #map a:hover circle{stroke:#000;stroke-width:2}
-.cluster{border-top:4px solid var(--c);margin-top:18px;background:#fff;border-radius:4px}
-.cluster h2 .size{color:var(--muted);font-weight:400;margin-left:8px}
-.cluster .note{color:var(--muted);margin:4px 0}
+.cluster,.normal-set{border-top:4px solid var(--c,#9a9a9a);margin-top:18px;background:#fff;border-radius:4px}
+.cluster h2 .size,.normal-set h2 .size{color:var(--muted);font-weight:400;margin-left:8px}
+.note{color:var(--muted);margin:4px 0}
 .grid{display:flex;flex-wrap:wrap;gap:8px}
 .thumb{margin:0;width:calc(var(--t) + 10px);padding:4px;border:1px solid var(--line);border-radius:5px;background:#fff;scroll-margin-top:60px}
 .thumb.odd{border:2px solid var(--odd);padding:3px}

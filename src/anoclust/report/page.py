@@ -16,6 +16,7 @@ from .run import RunData
 from .thumbs import Thumb
 
 N_TYPICAL = 8  # members shown under "most typical" before the rest of the cluster
+MAX_TREE = 6000  # scipy's linkage keeps all pairwise distances: 6,000 images take 144 MB
 # config.json keys not listed as settings: shown as facts, or not about the result
 FACT_KEYS = {"input", "n_images", "n_normals", "n_skipped", "quiet", "report"}
 
@@ -27,23 +28,27 @@ def _name(path: str) -> str:
 def render(run: RunData, thumbs: Sequence[Thumb], heats: Sequence[str], thumb_size: int = 128) -> str:
     members = run.members_by_typicality()
     majority = run.majority_labels()
+    normals = run.normal_members()
     odd = np.zeros(len(run.paths), dtype=bool)
     if run.truth is not None:
-        odd = np.array([run.truth[i] != majority[c] for i, c in enumerate(run.clusters)])
+        odd = np.array([c >= 0 and run.truth[i] != majority[c] for i, c in enumerate(run.clusters)])
     titles = [
-        f"{_name(p)} — cluster {c}" + (f", label {run.truth[i]}" if run.truth is not None else "")
+        f"{_name(p)} — " + (f"cluster {c}" if c >= 0 else "set apart as normal")
+        + (f", label {run.truth[i]}" if run.truth is not None else "")
         for i, (p, c) in enumerate(zip(run.paths, run.clusters))
     ]
     cfg = run.config
     title = f"anoclust report — {_name(str(cfg.get('input', run.folder)))}"
     body = [
         _header(run, odd),
-        _toolbar(members),
+        _toolbar(members, len(normals)),
         '<main>',
         _overview(run, titles, odd),
         '<div id="clusters">',
         *(_cluster(run, c, idx, majority[c], odd, thumbs, heats) for c, idx in enumerate(members)),
-        "</div></main>",
+        "</div>",
+        _normal_set(run, normals, thumbs, heats) if len(normals) else "",
+        "</main>",
         '<pre id="selfcheck"></pre>',
     ]
     return (
@@ -58,18 +63,18 @@ def render(run: RunData, thumbs: Sequence[Thumb], heats: Sequence[str], thumb_si
 
 def _header(run: RunData, odd: np.ndarray) -> str:
     cfg = run.config
-    facts = [
-        ("images", len(run.paths)),
-        ("clusters", run.n_clusters),
-        ("skipped", cfg.get("n_skipped", 0)),
-        ("normal references", cfg.get("n_normals", 0)),
-    ]
+    n_normal = int((run.clusters < 0).sum())  # only a run with a normal threshold has any
+    facts = [("images", len(run.paths)), ("clusters", run.n_clusters)]
+    facts += [("set apart as normal", n_normal)] if n_normal else []
+    facts += [("skipped", cfg.get("n_skipped", 0)), ("normal references", cfg.get("n_normals", 0))]
     if run.metrics:
         facts += [(name.upper(), f"{run.metrics[name]:.3f}") for name in ("nmi", "ari", "f1") if name in run.metrics]
     if run.truth is not None:
         facts.append(("off their cluster's majority label", int(odd.sum())))
     settings = " ".join(
-        f"<code>{escape(str(k))}={escape(_fmt(v))}</code>" for k, v in sorted(cfg.items()) if k not in FACT_KEYS
+        f"<code>{escape(str(k))}={escape(_fmt(v))}</code>"
+        for k, v in sorted(cfg.items())
+        if k not in FACT_KEYS and not isinstance(v, (dict, list))  # diagnostics stay in config.json
     )
     return (
         f"<header><h1>anoclust report</h1>"
@@ -90,7 +95,8 @@ def _fmt(value) -> str:
 
 def _contingency_table(run: RunData) -> str:
     """Clusters by labels, matched pairs first and in the same order, so the diagonal is agreement."""
-    table, clusters, classes = contingency(run.truth, run.clusters)
+    rows = run.clustered  # as the metrics: images set apart as normal are not clustered
+    table, clusters, classes = contingency([run.truth[i] for i in rows], run.clusters[rows])
     match = sorted(hungarian_match(table).items())
     rows = [r for r, _ in match] + [r for r in range(len(clusters)) if r not in dict(match)]
     matched_cols = [c for _, c in match]
@@ -115,7 +121,7 @@ def _contingency_table(run: RunData) -> str:
     )
 
 
-def _toolbar(members: list[np.ndarray]) -> str:
+def _toolbar(members: list[np.ndarray], n_normal: int) -> str:
     links = "".join(
         f'<a href="#cluster-{c}"><span class="chip" style="--c:{cluster_colour(c)}"></span>{c} ({len(idx)})</a>'
         for c, idx in enumerate(members)
@@ -123,24 +129,33 @@ def _toolbar(members: list[np.ndarray]) -> str:
     return (
         '<nav class="toolbar"><label class="switch"><input type="checkbox" id="heat-switch">'
         "heat map of patch weights</label>"
-        f'<span>clusters:</span> {links} <a href="#overview">map</a></nav>'
+        f'<span>clusters:</span> {links}'
+        + (f' <a href="#normal">normal ({n_normal})</a>' if n_normal else "")
+        + ' <a href="#overview">map</a></nav>'
     )
 
 
 def _overview(run: RunData, titles, odd) -> str:
-    xy = pca_2d(run.embeddings)
+    xy = pca_2d(run.space(np.arange(len(run.paths))))
     parts = [
         '<section id="overview"><div class="figures"><figure>',
         map_svg(xy, run.clusters, titles, odd),
         "<figcaption>Map of the weighted embeddings (first two principal components), coloured by "
-        "cluster" + ("; black ring: label differs from its cluster's majority" if run.truth is not None else "")
+        "cluster" + ("; grey: set apart as normal" if (run.clusters < 0).any() else "")
+        + ("; black ring: label differs from its cluster's majority" if run.truth is not None else "")
         + ". Click a point to jump to its image.</figcaption></figure>",
     ]
     method = str(run.config.get("method", ""))
-    if method in LINKAGES and len(run.paths) >= 3:
+    rows = run.clustered
+    if method in LINKAGES and len(rows) > MAX_TREE:
+        parts.append(
+            f'<p class="note">No dendrogram: redrawing the tree of {len(rows)} images would need memory '
+            f"growing with the square of the number of images (limit {MAX_TREE}).</p>"
+        )
+    elif method in LINKAGES and len(rows) >= 3:
         parts += [
             "<figure>",
-            dendrogram_svg(run.embeddings, run.clusters, method),
+            dendrogram_svg(run.space(rows), run.clusters[rows], method, ids=rows),
             f"<figcaption>{escape(method.capitalize())} dendrogram (top merges only for large runs; a leaf "
             "bar is a group of images, grey when it mixes clusters). Dashed line: the cut into "
             f"{run.n_clusters} clusters.</figcaption></figure>",
@@ -156,10 +171,8 @@ def _cluster(run: RunData, c: int, idx: np.ndarray, majority: str | None, odd, t
     if majority is not None:
         share = sum(run.truth[i] == majority for i in idx)
         n_odd = int(odd[idx].sum())
-        note = (
-            f"Majority label <b>{escape(majority)}</b> ({share} of {n}); "
-            f"{n_odd} member{'s' if n_odd != 1 else ''} with another label, outlined in red. " + note
-        )
+        others = f"{n_odd} member{'s' if n_odd != 1 else ''} with another label, outlined in red" if n_odd else "no other label"
+        note = f"Majority label <b>{escape(majority)}</b> ({share} of {n}); {others}. {note}"
     typical, rest = idx[:N_TYPICAL], idx[N_TYPICAL:]
     parts = [
         f'<section class="cluster" id="cluster-{c}" style="--c:{cluster_colour(c)}">{head}'
@@ -173,6 +186,15 @@ def _cluster(run: RunData, c: int, idx: np.ndarray, majority: str | None, odd, t
         parts.append("</div>")
     parts.append("</section>")
     return "".join(parts)
+
+
+def _normal_set(run: RunData, idx: np.ndarray, thumbs, heats) -> str:
+    return (
+        f'<section class="normal-set" id="normal"><h2>Set apart as normal<span class="size">{len(idx)} '
+        f'image{"s" if len(idx) != 1 else ""}</span></h2><p class="note">Largest patch score below the '
+        "normal threshold, so not clustered; the least clearly normal (largest score) first.</p>"
+        '<div class="grid">' + "".join(_thumb(run, i, False, thumbs[i], heats[i]) for i in idx) + "</div></section>"
+    )
 
 
 def _thumb(run: RunData, i: int, odd: bool, thumb: Thumb, heat: str) -> str:

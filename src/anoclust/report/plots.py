@@ -8,7 +8,7 @@ from html import escape
 import numpy as np
 
 LINKAGES = ("ward", "average", "complete")  # methods whose tree scipy can redraw
-MIXED = "#9a9a9a"  # colour of a dendrogram branch that holds more than one cluster
+MIXED = "#9a9a9a"  # a dendrogram branch holding several clusters; a map point set apart as normal
 
 
 # Distinct colours for the first clusters, then golden-angle steps around the hue wheel.
@@ -50,25 +50,32 @@ def map_svg(
         f'aria-label="2-D map of the embeddings">',
         f'<rect width="{w}" height="{h}" fill="#fff"/>',
     ]
-    # Largest cluster first, so the points of small clusters stay on top and clickable.
+    # Normal images (negative label) first, then the largest cluster, so the points of small
+    # clusters stay on top and clickable.
     for i in np.lexsort((np.arange(len(xy)), clusters)):
         c = int(clusters[i])
         cls = ' class="odd"' if odd[i] else ""
         parts.append(
             f'<a href="#img-{i}"><circle{cls} cx="{pts[i, 0]:.1f}" cy="{pts[i, 1]:.1f}" r="{r}" '
-            f'fill="{cluster_colour(c)}"><title>{escape(titles[i])}</title></circle></a>'
+            f'fill="{cluster_colour(c) if c >= 0 else MIXED}"><title>{escape(titles[i])}</title></circle></a>'
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
 def dendrogram_svg(
-    x: np.ndarray, clusters: np.ndarray, method: str, max_leaves: int = 60, size=(560, 420), margin=14
+    x: np.ndarray,
+    clusters: np.ndarray,
+    method: str,
+    ids: np.ndarray | None = None,
+    max_leaves: int = 60,
+    size=(560, 420),
+    margin=14,
 ) -> str:
     """The hierarchical tree of the embeddings, truncated to its top `max_leaves - 1` merges.
 
     Branches whose images all share one cluster take its colour; a dashed line marks where the
-    tree is cut into the run's clusters. Leaves link to their image or to their cluster.
+    tree is cut into the run's clusters. Leaves link to their image (`#img-<ids[row]>`) or cluster.
     """
     from scipy.cluster.hierarchy import linkage
 
@@ -121,7 +128,7 @@ def dendrogram_svg(
     for leaf in leaves:
         count = 1 if leaf < n else int(z[leaf - n, 3])
         c = int(node_cluster[leaf])
-        target = f"#img-{leaf}" if leaf < n else (f"#cluster-{c}" if c >= 0 else "#clusters")
+        target = f"#img-{leaf if ids is None else int(ids[leaf])}" if leaf < n else (f"#cluster-{c}" if c >= 0 else "#clusters")
         what = f"image {leaf}" if leaf < n else f"{count} images"
         where = f"cluster {c}" if c >= 0 else "several clusters"
         marks.append(

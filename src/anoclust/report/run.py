@@ -14,35 +14,53 @@ from ..clustering import cluster_centres, normalize_embeddings
 from ..errors import AnoclustError
 
 REQUIRED = ("assignments.csv", "embeddings.npz", "config.json")
+NORMAL = -2  # label of an image set apart as normal by a normal threshold (not clustered)
 
 
 @dataclass
 class RunData:
-    """What a run folder holds, restricted to the clustered images (cluster >= 0)."""
+    """What a run folder holds for its readable images: clustered (0..k-1) or set apart as NORMAL."""
 
     folder: Path
     paths: list[str]
-    clusters: np.ndarray  # (N,) 0..k-1, 0 the largest
+    clusters: np.ndarray  # (N,) 0..k-1 (0 the largest) or NORMAL
     truth: list[str] | None  # known labels, else None
-    embeddings: np.ndarray  # (N, D) weighted embeddings as clustered (normalisation applied)
+    embeddings: np.ndarray  # (N, D) weighted embeddings, before the run's normalisation
     weights: np.ndarray  # (N, M) patch weights
+    max_scores: np.ndarray  # (N,) largest patch score (NaN when the weighting has none)
     grid: tuple[int, int]  # patch grid (rows, cols), M = rows * cols
     config: dict
     metrics: dict | None
 
     @property
     def n_clusters(self) -> int:
-        return int(self.clusters.max()) + 1 if len(self.clusters) else 0
+        return int(self.clusters.max()) + 1 if (self.clusters >= 0).any() else 0
+
+    @property
+    def clustered(self) -> np.ndarray:
+        """Indices of the clustered images (not set apart as normal)."""
+        return np.flatnonzero(self.clusters >= 0)
+
+    def space(self, rows: np.ndarray) -> np.ndarray:
+        """Embeddings of `rows` in the space the run clustered in (its normalisation applied)."""
+        return normalize_embeddings(self.embeddings[rows], self.config.get("normalize", "none"))
 
     def members_by_typicality(self) -> list[np.ndarray]:
         """Per cluster, member indices sorted by distance to the cluster centre (nearest first)."""
-        centres = cluster_centres(self.embeddings, self.clusters)
+        rows = self.clustered
+        x, labels = self.space(rows), self.clusters[rows]
+        centres = cluster_centres(x, labels)
         out = []
         for c in range(self.n_clusters):
-            idx = np.flatnonzero(self.clusters == c)
-            dist = np.linalg.norm(self.embeddings[idx] - centres[c], axis=1)
-            out.append(idx[np.argsort(dist, kind="stable")])
+            mine = np.flatnonzero(labels == c)
+            dist = np.linalg.norm(x[mine] - centres[c], axis=1)
+            out.append(rows[mine[np.argsort(dist, kind="stable")]])
         return out
+
+    def normal_members(self) -> np.ndarray:
+        """Images set apart as normal, largest patch score (least sure to be normal) first."""
+        idx = np.flatnonzero(self.clusters == NORMAL)
+        return idx[np.argsort(-np.nan_to_num(self.max_scores[idx], nan=-np.inf), kind="stable")]
 
     def majority_labels(self) -> list[str | None]:
         """Most frequent known label per cluster (None without labels)."""
@@ -72,7 +90,7 @@ def load_run(folder: str | Path) -> RunData:
         metrics_file = folder / "metrics.json"
         metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else None
         with np.load(folder / "embeddings.npz", allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in ("paths", "labels", "embeddings", "weights", "grid")}
+            arrays = {k: npz[k] for k in ("paths", "labels", "embeddings", "weights", "scores", "grid")}
         with open(folder / "assignments.csv", newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
     except (OSError, ValueError, KeyError) as exc:
@@ -82,17 +100,20 @@ def load_run(folder: str | Path) -> RunData:
     if rows and "label" in rows[0]:
         by_path = {r["path"]: r["label"] for r in rows}
         truth = [by_path.get(p, "") for p in paths]
-    keep = np.flatnonzero(arrays["labels"] >= 0)
-    if len(keep) == 0:
+    labels = arrays["labels"]
+    keep = np.flatnonzero((labels >= 0) | (labels == NORMAL))
+    if not (labels >= 0).any():
         raise AnoclustError(f"the run in {folder} has no clustered images")
-    embeddings = np.asarray(arrays["embeddings"][keep], dtype=np.float64)
+    max_scores = np.nan_to_num(arrays["scores"][keep].astype(np.float64), nan=-np.inf).max(1)
+    max_scores[np.isneginf(max_scores)] = np.nan  # no scores (uniform weighting)
     return RunData(
         folder=folder,
         paths=[paths[i] for i in keep],
         clusters=np.asarray(arrays["labels"][keep], dtype=np.int64),
         truth=None if truth is None else [truth[i] for i in keep],
-        embeddings=normalize_embeddings(embeddings, config.get("normalize", "none")),
+        embeddings=np.asarray(arrays["embeddings"][keep], dtype=np.float64),
         weights=np.asarray(arrays["weights"][keep], dtype=np.float32),
+        max_scores=max_scores,
         grid=(int(arrays["grid"][0]), int(arrays["grid"][1])),
         config=config,
         metrics=metrics,
