@@ -70,6 +70,9 @@ class Normalizer:
             x = np.asarray(fitted, dtype=np.float64)
             self.mean = x.mean(0)
             _, s, vt = np.linalg.svd(x - self.mean, full_matrices=False)
+            # An axis's sign is arbitrary and can flip with the order of the rows; fixing it
+            # keeps a reloaded model's space (refitted from the saved embeddings) identical.
+            vt *= np.where(vt[np.arange(len(vt)), np.abs(vt).argmax(1)] < 0, -1.0, 1.0)[:, None]
             keep = max(1, int(np.searchsorted(np.cumsum(s**2) / max((s**2).sum(), 1e-12), 0.99) + 1))
             self.proj = vt[:keep].T / (s[:keep] + 1e-12) * np.sqrt(len(x))
 
