@@ -68,8 +68,15 @@ def images(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(images, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reference") / "out"
-    assert cli.main(["cluster", str(images), "--out", str(out), "--no-cache", *ARGS]) == 0
+    """assignments.csv of an uninterrupted run without cache (module-scoped: set up before one_thread)."""
+    import torch
+
+    out, threads = tmp_path_factory.mktemp("reference") / "out", torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli.main(["cluster", str(images), "--out", str(out), "--no-cache", *ARGS]) == 0
+    finally:
+        torch.set_num_threads(threads)
     return (out / "assignments.csv").read_bytes()
 
 
