@@ -33,6 +33,11 @@ STALL = r"""
 import os, sys, time
 stage, marker = sys.argv[1], sys.argv[2]
 def stall():
+    if stage == "extraction":  # cache entries may be written in the background: let two batches' land
+        import glob
+        cache = sys.argv[sys.argv.index("--cache") + 1]
+        while len(glob.glob(os.path.join(cache, "*", "*.bag"))) < 32:
+            time.sleep(0.05)
     open(marker, "w").close()
     time.sleep(600)
 if stage == "extraction":
