@@ -231,3 +231,14 @@ def test_estimator_is_independent_of_row_order(method):
     scores = est.scores_.copy()
     b = est.fit(bags[perm]).labels_
     assert np.array_equal(a[perm], b) and np.array_equal(scores[perm], est.scores_)
+
+
+def test_canonical_reordering_keeps_memory_mapped_bags_out_of_memory(tmp_path):
+    from anoclust.ordering import canonical_order, take_rows
+
+    bags = np.lib.format.open_memmap(tmp_path / "bags.npy", mode="w+", dtype=np.float16, shape=(600, 4, 3))
+    bags[:] = np.random.default_rng(0).normal(size=bags.shape)
+    order = canonical_order(bags)
+    moved = take_rows(bags, order)
+    assert isinstance(moved, np.memmap) and np.array_equal(moved, np.asarray(bags)[order])
+    assert take_rows(moved, canonical_order(moved)) is moved  # already in order: no copy at all

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from .clustering import METHODS, NORMALIZATIONS, cluster_embeddings, normalize_embeddings
 from .errors import AnoclustError
-from .ordering import canonical_order
+from .ordering import canonical_order, take_rows
 from .weighting import (
     WEIGHTINGS,
     build_bank,
@@ -144,7 +144,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         self._validate(len(bags))
         # Rows in content order: the result must not depend on the order X lists the images.
         order = canonical_order(bags)
-        bags, ok = bags[order], ok[order]
+        bags, ok = take_rows(bags, order), ok[order]
         normal_bags = None
         if normal is not None and len(normal) > 0:
             normal_bags, _, normal_skipped = self._bags(normal, "normal images")
@@ -152,7 +152,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
             if len(normal_bags) == 0:
                 normal_bags = None
             else:
-                normal_bags = normal_bags[canonical_order(normal_bags)]
+                normal_bags = take_rows(normal_bags, canonical_order(normal_bags))
         if normal_bags is not None and normal_bags.shape[1:] != bags.shape[1:]:
             raise AnoclustError("normal images' patch bags differ in shape from the images': use the same settings")
         self.weighting_ = resolve_weighting(self.weighting, normal_bags is not None)
