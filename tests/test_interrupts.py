@@ -33,6 +33,11 @@ STALL = r"""
 import os, sys, time
 stage, marker = sys.argv[1], sys.argv[2]
 def stall():
+    if stage == "extraction":  # cache entries may be written in the background: let two batches' land
+        import glob
+        cache = sys.argv[sys.argv.index("--cache") + 1]
+        while len(glob.glob(os.path.join(cache, "*", "*.bag"))) < 32:
+            time.sleep(0.05)
     open(marker, "w").close()
     time.sleep(600)
 if stage == "extraction":
@@ -68,8 +73,15 @@ def images(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(images, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reference") / "out"
-    assert cli.main(["cluster", str(images), "--out", str(out), "--no-cache", *ARGS]) == 0
+    """assignments.csv of an uninterrupted run without cache (module-scoped: set up before one_thread)."""
+    import torch
+
+    out, threads = tmp_path_factory.mktemp("reference") / "out", torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli.main(["cluster", str(images), "--out", str(out), "--no-cache", *ARGS]) == 0
+    finally:
+        torch.set_num_threads(threads)
     return (out / "assignments.csv").read_bytes()
 
 
@@ -224,3 +236,14 @@ def test_estimator_is_independent_of_row_order(method):
     scores = est.scores_.copy()
     b = est.fit(bags[perm]).labels_
     assert np.array_equal(a[perm], b) and np.array_equal(scores[perm], est.scores_)
+
+
+def test_canonical_reordering_keeps_memory_mapped_bags_out_of_memory(tmp_path):
+    from anoclust.ordering import canonical_order, take_rows
+
+    bags = np.lib.format.open_memmap(tmp_path / "bags.npy", mode="w+", dtype=np.float16, shape=(600, 4, 3))
+    bags[:] = np.random.default_rng(0).normal(size=bags.shape)
+    order = canonical_order(bags)
+    moved = take_rows(bags, order)
+    assert isinstance(moved, np.memmap) and np.array_equal(moved, np.asarray(bags)[order])
+    assert take_rows(moved, canonical_order(moved)) is moved  # already in order: no copy at all

@@ -92,3 +92,23 @@ def test_force_allows_out_inside_input(small):
         for p in out.iterdir():
             p.unlink()
         out.rmdir()
+
+
+def test_cache_entry_with_pickled_objects_is_never_unpickled(tmp_path):
+    import hashlib
+    import io
+
+    import numpy as np
+
+    from anoclust.cache import _MAGIC, FeatureCache
+
+    marker, cache = tmp_path / "pwned", FeatureCache(tmp_path / "cache")
+    key = cache.key("digest", "model")
+    buf = io.BytesIO()
+    np.save(buf, np.array([_Payload(marker)], dtype=object), allow_pickle=True)
+    payload = buf.getvalue()  # a well-formed entry, checksum included, whose array is a pickle
+    entry = tmp_path / "cache" / key[:2] / f"{key}.bag"
+    entry.parent.mkdir(parents=True)
+    entry.write_bytes(_MAGIC + hashlib.sha256(payload).digest() + payload)
+    assert cache.get(key) is None and cache.corrupt == [entry]
+    assert not marker.exists()

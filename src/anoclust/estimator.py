@@ -11,9 +11,9 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from .clustering import METHODS, NORMALIZATIONS, cluster_centres, cluster_embeddings, normalize_embeddings
 from .errors import AnoclustError
-from .ordering import canonical_order
 from .model_selection import choose_k
 from .normals import resolve_normal_threshold
+from .ordering import canonical_order, take_rows
 from .prediction import Normalizer, calibrate_thresholds, centre_distances, new_patch_scores, scoring_state
 from .weighting import (
     WEIGHTINGS,
@@ -184,7 +184,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         self._validate(len(bags))
         # Rows in content order: the result must not depend on the order X lists the images.
         order = canonical_order(bags)
-        bags, ok = bags[order], ok[order]
+        bags, ok = take_rows(bags, order), ok[order]
         if scores is not None:
             scores = scores[order]
         normal_bags = None
@@ -194,7 +194,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
             if len(normal_bags) == 0:
                 normal_bags = None
             else:
-                normal_bags = normal_bags[canonical_order(normal_bags)]
+                normal_bags = take_rows(normal_bags, canonical_order(normal_bags))
         if normal_bags is not None and normal_bags.shape[1:] != bags.shape[1:]:
             raise AnoclustError("normal images' patch bags differ in shape from the images': use the same settings")
         self.weighting_ = resolve_weighting(self.weighting, normal_bags is not None)

@@ -16,7 +16,7 @@ from .distributed import open_engine
 from .estimator import NORMAL, AnomalyClustering, resolve_weighting
 from .extract import EmbeddingConfig, PatchExtractor
 from .metrics import clustering_scores
-from .ordering import canonical_order
+from .ordering import canonical_order, take_rows
 from .outputs import all_or_nothing, check_out_dir, write_csv, write_json, write_npz
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def run_clustering(
         # as in a single-process run; handed back in the order of ex.bags.
         order = canonical_order(ex.bags)
         normals = None if normal_bags is None else normal_bags[canonical_order(normal_bags)]
-        scores = engine.scores(ex.bags[order], chosen, normals, settings.n_sampled, settings.max_bank, settings.seed)
+        scores = engine.scores(take_rows(ex.bags, order), chosen, normals, settings.n_sampled, settings.max_bank, settings.seed)
         if scores is not None:
             scores = scores[np.argsort(order)]
     est = settings.estimator().fit(ex.bags, normal=normal_bags, scores=scores)
