@@ -21,13 +21,14 @@ import numpy as np
 
 from . import __version__
 from .errors import AnoclustError
-from .outputs import write_json, write_npz
+from .outputs import all_or_nothing, write_json, write_npz
 
 FORMAT = "anoclust-model"
 FORMAT_VERSION = 1
 _FITTED_ARRAYS = ("cluster_centers_", "unknown_thresholds_")
 
 
+@all_or_nothing
 def save_model(est, path: str | os.PathLike) -> Path:
     """Write a fitted estimator to the folder `path` (created; files written atomically)."""
     from sklearn.utils.validation import check_is_fitted

@@ -197,6 +197,8 @@ def cluster_input(
     check_out_dir(out, inputs | ({Path(settings.normal)} if settings.normal else set()), force)
     if settings.cache:
         check_out_dir(Path(settings.cache), inputs, force, flag="--cache")
+    if save_model is not None:
+        check_out_dir(Path(save_model), inputs, force, flag="--save-model")
     if len(images.paths) < max(2, 0 if settings.k == "auto" else settings.k):
         raise AnoclustError(
             f"{len(images.paths)} image(s) in {input_path} cannot form {settings.k} clusters: "
