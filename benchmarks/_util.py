@@ -36,7 +36,8 @@ class PeakMemory:
     def __init__(self, interval: float = 0.02):
         self.interval = interval
         self.peak = 0
-        self.stages: dict[str, tuple[float, int]] = {}  # name -> (seconds, peak RSS bytes)
+        # name -> (wall seconds, peak RSS bytes, CPU seconds of all this process's threads)
+        self.stages: dict[str, tuple[float, int, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -49,13 +50,13 @@ class PeakMemory:
     @contextmanager
     def stage(self, name: str):
         self.peak = rss_bytes()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             seconds = time.perf_counter() - start
             self.peak = max(self.peak, rss_bytes())
-            self.stages[name] = (seconds, self.peak)
+            self.stages[name] = (seconds, self.peak, time.process_time() - cpu)
 
     def close(self) -> None:
         self._stop.set()

@@ -6,7 +6,8 @@ Each N runs in a fresh process (so its peak memory is its own) on synthetic 224 
 with three defect types, with a cold (empty) feature cache: extraction, unsupervised scores,
 pooling, clustering (Ward; two-stage above clustering.EXACT_WARD_MAX images). "total" is the
 child's whole wall time from its start (imports and model loading included, image generation
-excluded). Peak memory is the child's largest resident set size during each stage, memory-
+excluded); "total CPU s" its CPU time over all threads, which is what the run costs whatever
+the other load on the machine (on an idle 2-core machine the wall time is at least half of it). Peak memory is the child's largest resident set size during each stage, memory-
 mapped patch bags included. Also reported: NMI of the labels against the true defect types,
 and NMI between two-stage and exact Ward on the same embeddings (exact Ward runs at every N
 here, to compare). Images are generated once into --data and reused.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -73,10 +75,13 @@ def run_one(n: int, data: str, k_sampled: int, cache: str, random: bool = False)
     with mem.stage("clustering"):
         labels = clustering.cluster_embeddings(embeddings, k, "ward")
     total = time.perf_counter() - start + imports
+    cpu_total = time.process_time()  # CPU seconds of the whole child, all threads
     mem.close()
     result = {
         "n": n,
         "total_s": total,
+        "cpu_total_s": cpu_total,
+        "load_average": os.getloadavg(),
         "stages": mem.stages,
         "memmap": isinstance(bags, np.memmap),
         "two_stage": n > clustering.EXACT_WARD_MAX,
@@ -113,7 +118,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.one:
         with tempfile.TemporaryDirectory(prefix="anoclust-cold-cache-") as cache:
-            print(json.dumps(run_one(args.one, args.data, args.k_sampled, cache, args.random_bags)))
+            line = json.dumps(run_one(args.one, args.data, args.k_sampled, cache, args.random_bags))
+        os.makedirs(args.data, exist_ok=True)
+        with open(os.path.join(args.data, "bench_scale.jsonl"), "a") as log:  # every run, for the record
+            log.write(line + "\n")
+        print(line)
         return
 
     print(machine())
@@ -136,7 +145,10 @@ def main() -> None:
             flush=True,
         )
     print(f"\nload average after the run: {', '.join(f'{x:.2f}' for x in __import__('os').getloadavg())}")
-    header = "| N | " + " | ".join(f"{k} s (peak GiB)" for k in STAGES) + " | total s | peak GiB | bags | Ward |"
+    header = (
+        "| N | " + " | ".join(f"{k} s (peak GiB)" for k in STAGES)
+        + " | total s | total CPU s | load avg | peak GiB | bags | Ward |"
+    )
     print("\n" + header + "\n|" + "---|" * (header.count("|") - 1))
     for r in results:
         s = r["stages"]
@@ -144,7 +156,8 @@ def main() -> None:
         print(
             f"| {r['n']} | "
             + " | ".join(f"{s[k][0]:.1f} ({s[k][1] / 2**30:.2f})" for k in STAGES)
-            + f" | {r['total_s']:.1f} | {peak:.2f} | {'memmap' if r['memmap'] else 'memory'} |"
+            + f" | {r['total_s']:.1f} | {r['cpu_total_s']:.0f} | {r['load_average'][0]:.1f} | {peak:.2f} |"
+            + f" {'memmap' if r['memmap'] else 'memory'} |"
             + f" {'two-stage' if r['two_stage'] else 'exact'} |"
         )
     if len(results) > 1:
