@@ -111,6 +111,11 @@ def load_model(path: str | os.PathLike, backbone: str | None = None, weights: st
     if weights is not None:
         params["weights"] = weights
     params["cache_dir"] = cache_dir
+    unknown = sorted(set(params) - set(AnomalyClustering().get_params()))
+    if unknown:
+        raise AnoclustError(
+            f"model {path} has settings this anoclust {__version__} does not know ({', '.join(unknown)}): refit it"
+        )
     est = AnomalyClustering(**params)
     est.weighting_ = meta["weighting"]
     est.n_clusters_ = int(meta["n_clusters"])
