@@ -18,13 +18,15 @@ from anoclust.metrics import clustering_scores
 from anoclust.pipeline import ClusterSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-MTD = ROOT.parent / "shared" / "data" / "mtd"
+# ../shared/data/mtd from a clone in /work/main or from a worktree one level deeper
+MTD = next((p / "shared" / "data" / "mtd" for p in ROOT.parents if (p / "shared" / "data" / "mtd").is_dir()),
+           ROOT.parent / "shared" / "data" / "mtd")
 
 
 def study_sets(work: Path, with_mtd: bool = True) -> list[Dataset]:
     from anoclust.synthetic import make_labelled_folder, make_mvtec_category
 
-    out = [mtd_dataset(MTD)] if with_mtd and MTD.is_dir() else []
+    out = [mtd_dataset(MTD)] if with_mtd else []
     for kind in ("local", "texture", "variable"):
         data, normal = work / kind, work / f"{kind}-normal"
         if not data.exists():
