@@ -93,3 +93,16 @@ def test_weighted_average_and_max_pool():
     assert np.allclose(weighted_average(bags, np.array([[0.25, 0.75]])), [[2.5, 3.0]])
     pooled, w = max_pool(bags)
     assert np.allclose(pooled, [[3.0, 4.0]]) and np.allclose(w, [[0.0, 1.0]])
+
+
+def test_position_normalise_discounts_positions_high_in_every_image():
+    from anoclust.weighting import position_normalise
+
+    rng = np.random.default_rng(0)
+    scores = rng.normal(0, 0.1, size=(9, 6))
+    scores[:, 0] += 5.0  # a border-like position: unusual in every image
+    scores[4, 3] += 2.0  # a defect: unusual at one position in one image
+    assert scores[4].argmax() == 0
+    normed = position_normalise(scores)
+    assert normed[4].argmax() == 3
+    assert np.abs(np.median(normed, axis=0)).max() < 1e-6

@@ -19,6 +19,7 @@ from .weighting import (
     WEIGHTINGS,
     build_bank,
     max_pool,
+    position_normalise,
     reference_scores,
     softmax_weights,
     unsupervised_scores,
@@ -61,7 +62,12 @@ def patch_scores(
 
 
 def pool_bags(
-    bags: np.ndarray, weighting: str, scores: np.ndarray | None, tau: float, standardize: bool
+    bags: np.ndarray,
+    weighting: str,
+    scores: np.ndarray | None,
+    tau: float,
+    standardize: bool,
+    position_norm: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(embeddings (N, D), weights (N, M)) for a weighting and its scores."""
     if weighting == "max":
@@ -69,6 +75,8 @@ def pool_bags(
     if weighting == "uniform":
         weights = np.full(bags.shape[:2], 1.0 / bags.shape[1], dtype=np.float32)
     else:
+        if position_norm:
+            scores = position_normalise(scores)
         weights = softmax_weights(scores, tau=tau, standardize=standardize)
     return weighted_average(bags, weights), weights
 
@@ -96,6 +104,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         weighting: str = "auto",
         tau: float = 1.0,
         standardize: bool = True,
+        position_norm: bool = False,
         n_sampled: int = 32,
         method: str = "ward",
         normalize: str = "none",
@@ -114,6 +123,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         self.weighting = weighting
         self.tau = tau
         self.standardize = standardize
+        self.position_norm = position_norm
         self.n_sampled = n_sampled
         self.method = method
         self.normalize = normalize
@@ -205,7 +215,9 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
 
         if scores is None:
             scores = patch_scores(bags, self.weighting_, normal_bags, self.n_sampled, self.max_bank, self.random_state)
-        embeddings, weights = pool_bags(bags, self.weighting_, scores, self.tau, self.standardize)
+        embeddings, weights = pool_bags(
+            bags, self.weighting_, scores, self.tau, self.standardize, self.position_norm
+        )
         normals = np.zeros(len(bags), dtype=bool)
         if self.normal_threshold_ is not None:
             normals = scores.max(1) < self.normal_threshold_

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import ImageSet, find_images, read_input, read_path_list
+from .datasets import ImageSet, read_input, read_path_list
 from .errors import AnoclustError
 from .metrics import clustering_scores
 from .pipeline import ClusterSettings
@@ -67,13 +67,13 @@ def mtd_dataset(root: str | Path) -> Dataset:
     missing = [c for c in MTD_CLASSES if not (root / c).is_dir()]
     if missing or not (root / MTD_NORMALS).is_file():
         raise AnoclustError(f"--mtd {root} needs the folders {', '.join(MTD_CLASSES)} and {MTD_NORMALS}")
-    paths, labels = [], []
-    for c in MTD_CLASSES:
-        found = find_images(root / c)
-        paths += found
-        labels += [c] * len(found)
+    every = read_input(root, layout="labelled")
+    keep = [i for i, label in enumerate(every.labels) if label in MTD_CLASSES]
+    paths = [every.paths[i] for i in keep]
+    labels = [every.labels[i] for i in keep]
+    masks = [every.masks[i] for i in keep] if every.masks else None
     normals = read_path_list(root / MTD_NORMALS)
-    return Dataset("mtd", "mtd", ImageSet(paths, labels, normals, None, "labelled", root))
+    return Dataset("mtd", "mtd", ImageSet(paths, labels, normals, masks, "labelled", root))
 
 
 def folder_dataset(path: str | Path, normal: str | Path | None = None) -> Dataset:

@@ -32,6 +32,7 @@ class ClusterSettings:
     weighting: str = "auto"
     tau: float = 1.0
     standardize: bool = True
+    position_norm: bool = False
     n_sampled: int = 32
     method: str = "ward"
     normalize: str = "none"
@@ -59,6 +60,7 @@ class ClusterSettings:
             weighting=self.weighting,
             tau=self.tau,
             standardize=self.standardize,
+            position_norm=self.position_norm,
             n_sampled=self.n_sampled,
             method=self.method,
             normalize=self.normalize,

@@ -187,6 +187,21 @@ def reference_scores(bags: np.ndarray, bank: np.ndarray, n_threads: int | None =
     return out
 
 
+def position_normalise(scores: np.ndarray) -> np.ndarray:
+    """Score each patch relative to the same grid position in the other images of the set.
+
+    s_im -> (s_im - median_i s_im) / MAD_m. Patches that are unusual in every image at one
+    position (image borders, where the network sees its zero padding and crops end) stop
+    dominating the weights, while a defect, which sits at that position in few images, keeps a
+    high score. Needs bags on one common grid, which the fixed-size resize gives.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    med = np.median(s, axis=0, keepdims=True)
+    mad = np.median(np.abs(s - med), axis=0, keepdims=True)
+    # a floor relative to the typical spread keeps near-constant positions from exploding
+    return ((s - med) / (mad + 0.05 * mad.mean() + 1e-12)).astype(np.float32)
+
+
 def softmax_weights(scores: np.ndarray, tau: float, standardize: bool = True) -> np.ndarray:
     """alpha = softmax(s / tau) over each image's patches.
 

@@ -47,6 +47,8 @@ def add_method_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -
     p.add_argument("--tau", type=float, default=d.tau, help="softmax temperature of the patch weights (default %(default)s)")
     p.add_argument("--no-standardize", dest="standardize", action="store_false",
                    help="do not standardise patch scores within each image before the softmax")
+    p.add_argument("--position-norm", action=argparse.BooleanOptionalAction, default=d.position_norm,
+                   help="score each patch relative to the same position in the other images (default %(default)s)")
     p.add_argument("--n-sampled", type=positive_int, default=d.n_sampled,
                    help="other images sampled per image by the unsupervised score (default %(default)s)")
     p.add_argument("--method", choices=METHODS, default=d.method, help="clustering method (default %(default)s)")
@@ -87,6 +89,7 @@ def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
         weighting=getattr(args, "weighting", d.weighting),
         tau=args.tau,
         standardize=args.standardize,
+        position_norm=args.position_norm,
         n_sampled=args.n_sampled,
         method=args.method,
         normalize=args.normalize,

@@ -1,0 +1,70 @@
+"""Datasets and helpers shared by the study scripts (not part of the package).
+
+The study sets: MTD with its protocol (when ../shared/data/mtd exists), and synthetic sets of
+the kinds that stress the weighting differently: small local defects ("local"), defects that
+cover the whole image ("texture"), large normal variation between parts ("variable"), and the
+demo's MVTec-style category with good as a class ("demo").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from anoclust.evaluation import Dataset, Embedded, embed_dataset, folder_dataset, mtd_dataset
+from anoclust.datasets import read_input
+from anoclust.metrics import clustering_scores
+from anoclust.pipeline import ClusterSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+# ../shared/data/mtd from a clone in /work/main or from a worktree one level deeper
+MTD = next((p / "shared" / "data" / "mtd" for p in ROOT.parents if (p / "shared" / "data" / "mtd").is_dir()),
+           ROOT.parent / "shared" / "data" / "mtd")
+
+
+def study_sets(work: Path, with_mtd: bool = True) -> list[Dataset]:
+    from anoclust.synthetic import make_labelled_folder, make_mvtec_category
+
+    out = [mtd_dataset(MTD)] if with_mtd else []
+    for kind in ("local", "texture", "variable"):
+        data, normal = work / kind, work / f"{kind}-normal"
+        if not data.exists():
+            make_labelled_folder(data, n_per_type=20, kind=kind, seed=1, normal_root=normal)
+        out.append(folder_dataset(data, normal))
+    demo = work / "demo"
+    if not demo.exists():
+        make_mvtec_category(demo, seed=0)
+    out.append(Dataset("demo", "demo", read_input(demo, layout="mvtec")))
+    return out
+
+
+def embed(dataset: Dataset, settings: ClusterSettings, cache: str) -> Embedded:
+    s = ClusterSettings(backbone=settings.backbone, image_size=settings.image_size, cache=cache, quiet=True)
+    return embed_dataset(dataset, s.extractor())
+
+
+_SCORES: dict = {}
+
+
+def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds) -> dict:
+    """Mean and spread over seeds of NMI / ARI / F1 (k = number of classes).
+
+    The same steps as AnomalyClustering.fit; patch scores are memoised per (set, weighting,
+    seed), since they do not depend on tau, normalisation or clustering.
+    """
+    from anoclust.clustering import cluster_embeddings, normalize_embeddings
+    from anoclust.estimator import patch_scores, pool_bags
+
+    k = len(set(data.truth))
+    runs = []
+    for seed in seeds:
+        key = (id(data), weighting, seed if weighting == "unsupervised" else 0, settings.n_sampled)
+        if key not in _SCORES:
+            _SCORES[key] = patch_scores(data.bags, weighting, data.normal_bags, settings.n_sampled,
+                                        settings.max_bank, seed)
+        emb, _ = pool_bags(data.bags, weighting, _SCORES[key], settings.tau, settings.standardize,
+                           settings.position_norm)
+        labels = cluster_embeddings(normalize_embeddings(emb, settings.normalize), k, settings.method, seed)
+        runs.append(clustering_scores(data.truth, labels))
+    return {m: (float(np.mean([r[m] for r in runs])), float(np.std([r[m] for r in runs]))) for m in runs[0]}
