@@ -41,12 +41,12 @@ def mtd_protocol(root: Path) -> tuple[list[Path], list[str], list[Path]]:
     return paths, labels, refs
 
 
-def embed(paths, normals, cache: str | None, seed: int) -> np.ndarray:
+def embed(paths, normals, cache: str | None, seed: int, weighting: str = "auto") -> np.ndarray:
     """The estimator's clustering space with its default settings."""
     extractor = PatchExtractor(EmbeddingConfig(), cache_dir=cache)
     bags = extractor.extract(paths).bags
-    normal_bags = extractor.extract(normals).bags if normals else None
-    est = AnomalyClustering(n_clusters=2, random_state=seed).fit(bags, normal=normal_bags)
+    normal_bags = extractor.extract(normals).bags if normals and weighting != "unsupervised" else None
+    est = AnomalyClustering(n_clusters=2, weighting=weighting, random_state=seed).fit(bags, normal=normal_bags)
     return normalize_embeddings(est.embeddings_, est.normalize)
 
 
@@ -68,18 +68,19 @@ def main(argv=None) -> int:
     ap.add_argument("--criteria", nargs="+", default=list(K_CRITERIA), choices=K_CRITERIA)
     ap.add_argument("--neighbours", type=int, nargs="*", default=[5, 10, 15, 20],
                     help="also report eigengap with these fixed graph degrees (default: sqrt(N))")
-    ap.add_argument("--types", type=int, nargs="+", default=list(range(2, 9)), help="synthetic type counts")
+    ap.add_argument("--weighting", default="auto", help="patch weighting (default: auto, the estimator's)")
+    ap.add_argument("--types", type=int, nargs="*", default=list(range(2, 9)), help="synthetic type counts")
     ap.add_argument("--cache", default="/tmp/anoclust-cache")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mtd", type=Path, default=MTD, help="MTD folder (default %(default)s)")
     ap.add_argument("--no-mtd", action="store_true")
     args = ap.parse_args(argv)
-    print(f"default criterion: {DEFAULT_CRITERION}; k in 2..{args.k_max}; Ward clustering\n")
+    print(f"default criterion: {DEFAULT_CRITERION}; k in 2..{args.k_max}; Ward; weighting {args.weighting}\n")
     print("| set | criterion | true k | chosen k | NMI at true k | NMI at chosen k | ratio |")
     print("|---|---|---|---|---|---|---|")
     if not args.no_mtd and args.mtd.is_dir():
         paths, labels, refs = mtd_protocol(args.mtd)
-        x = embed(paths, refs, args.cache, args.seed)
+        x = embed(paths, refs, args.cache, args.seed, args.weighting)
         study("MTD", x, labels, args.k_max, args.criteria, args.seed, args.neighbours)
     with tempfile.TemporaryDirectory() as tmp:
         for n_types in args.types:
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
             make_labelled_folder(root / "defects", classes=DEFECT_TYPES[:n_types], normal_root=root / "normal",
                                  seed=args.seed)
             images = read_input(root / "defects")
-            x = embed(images.paths, find_images(root / "normal"), args.cache, args.seed)
+            x = embed(images.paths, find_images(root / "normal"), args.cache, args.seed, args.weighting)
             study(f"synthetic {n_types} types", x, images.labels, args.k_max, args.criteria, args.seed, args.neighbours)
     return 0
 
