@@ -47,9 +47,9 @@ def main() -> None:
         t = time.perf_counter()
         sampled = unsupervised_scores(data.bags, n_sampled=k, random_state=seeds[0])
         seconds = time.perf_counter() - t
-        corr = np.nan if exact is None else np.corrcoef(sampled.ravel(), exact.ravel())[0, 1]
+        corr = "-" if exact is None else f"{np.corrcoef(sampled.ravel(), exact.ravel())[0, 1]:.4f}"
         r = score(data, replace(cfg, n_sampled=k), "unsupervised", seeds)
-        lines.append(f"| {k} | {seconds:.0f} | {corr:.4f} | {r['nmi'][0]:.3f}±{r['nmi'][1]:.3f} | "
+        lines.append(f"| {k} | {seconds:.0f} | {corr} | {r['nmi'][0]:.3f}±{r['nmi'][1]:.3f} | "
                      f"{r['f1'][0]:.3f}±{r['f1'][1]:.3f} |")
         print(lines[-1], flush=True)
     if exact is not None:
