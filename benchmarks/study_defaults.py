@@ -43,19 +43,24 @@ def main() -> None:
     ap.add_argument("--cache", default="/tmp/anoclust-cache")
     ap.add_argument("--work", help="folder for the synthetic sets (default: a temporary folder)")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--configs", help="comma-separated substrings: run only matching configurations")
+    ap.add_argument("--configs", help="'|'-separated substrings: run only matching configurations")
+    ap.add_argument("--no-backbones", action="store_true",
+                    help="only configurations on the default backbone and input size")
+    ap.add_argument("--weightings", default=",".join(WEIGHTINGS))
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     work = Path(args.work or tempfile.mkdtemp(prefix="anoclust-study-"))
     sets = study_sets(work)
+    d = ClusterSettings()
     configs = {n: c for n, c in CONFIGS.items()
-               if not args.configs or any(p in n for p in args.configs.split(","))}
+               if (not args.configs or any(p in n for p in args.configs.split("|")))
+               and not (args.no_backbones and (c.backbone, c.image_size) != (d.backbone, d.image_size))}
     embedded: dict = {}
     head = "| configuration | weighting | " + " | ".join(
         f"{d.name} NMI" + (" / F1" if d.name == "mtd" else "") for d in sets) + " |"
     lines = [head, "|---|---|" + "---|" * len(sets)]
     for name, cfg in configs.items():
-        for w in WEIGHTINGS:
+        for w in args.weightings.split(","):
             cells = []
             for d in sets:
                 key = (d.name, cfg.backbone, cfg.image_size)

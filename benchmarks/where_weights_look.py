@@ -41,23 +41,25 @@ def main() -> None:
     d = mtd_dataset(MTD)
     configs = {
         "paper: tau 1, raw scores": ClusterSettings(tau=1.0, standardize=False),
-        "core: tau 1, standardised": ClusterSettings(tau=1.0),
-        "default": ClusterSettings(),
+        "default: tau 1, standardised": ClusterSettings(tau=1.0),
+        "position norm, tau 0.25 (flags)": ClusterSettings(tau=0.25, position_norm=True),
     }
     lines = ["| settings | weighting | alpha inside mask | mask area | ratio | largest weight on the outer patch ring |",
              "|---|---|---|---|---|---|"]
-    cells = None
+    # every configuration shares the backbone and input size, hence the bags and the scores
+    base = ClusterSettings()
+    data = embed(d, base, args.cache)
+    side = int(round(data.bags.shape[1] ** 0.5))
+    cells = mask_cells(d.images.masks, base.image_size, (side, side))
+    area = float(cells.mean())
+    ring = np.zeros((side, side), bool)
+    ring[0] = ring[-1] = ring[:, 0] = ring[:, -1] = True
+    ring = ring.ravel()
+    weightings = ("uniform", "max", "unsupervised", "reference")
+    all_scores = {w: patch_scores(data.bags, w, data.normal_bags, base.n_sampled, base.max_bank, 0) for w in weightings}
     for name, cfg in configs.items():
-        data = embed(d, cfg, args.cache)
-        if cells is None:
-            side = int(round(data.bags.shape[1] ** 0.5))
-            cells = mask_cells(d.images.masks, cfg.image_size, (side, side))
-            area = float(cells.mean())
-            ring = np.zeros((side, side), bool)
-            ring[0] = ring[-1] = ring[:, 0] = ring[:, -1] = True
-            ring = ring.ravel()
-        for w in ("uniform", "max", "unsupervised", "reference"):
-            scores = patch_scores(data.bags, w, data.normal_bags, cfg.n_sampled, cfg.max_bank, 0)
+        for w in weightings:
+            scores = all_scores[w]
             _, alpha = pool_bags(data.bags, w, scores, cfg.tau, cfg.standardize, cfg.position_norm)
             inside = float((alpha * cells).sum(1).mean())
             top = "-" if scores is None else f"{ring[alpha.argmax(1)].mean():.2f}"

@@ -125,8 +125,12 @@ def evaluate_embedded(
         if weighting == "reference" and data.normal_bags is None:
             continue
         runs = []
-        # uniform and max pooling with a deterministic clustering do not depend on the seed.
-        deterministic = weighting in ("uniform", "max") and settings.method not in ("kmeans", "spectral")
+        # Only the sampled unsupervised score, a thinned normal bank and k-means / spectral
+        # clustering use the seed; anything else is run once.
+        normals = data.normal_bags
+        bank_thinned = normals is not None and normals.shape[0] * normals.shape[1] > settings.max_bank
+        deterministic = settings.method not in ("kmeans", "spectral") and (
+            weighting in ("uniform", "max") or (weighting == "reference" and not bank_thinned))
         for seed in seeds[:1] if deterministic else seeds:
             est = replace(settings, k=k, weighting=weighting, seed=seed).estimator()
             est.fit(data.bags, normal=data.normal_bags if weighting == "reference" else None)
