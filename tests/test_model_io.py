@@ -91,3 +91,17 @@ def test_normal_threshold_sets_low_scoring_images_apart():
     assert (est.predict(plain) == NORMAL).mean() >= 0.75
     with pytest.raises(AnoclustError, match="needs reference weighting"):
         AnomalyClustering(weighting="unsupervised", normal_threshold="auto").fit(bags)
+
+
+def test_position_normalised_new_images_use_the_fitted_statistics(tmp_path):
+    bags, _ = defect_bags([0, 1, 2])
+    est = AnomalyClustering(n_clusters=3, weighting="reference", tau=0.5, position_norm=True).fit(
+        bags, normal=normal_bags()
+    )
+    assert est.position_stats_.shape == (2, bags.shape[1])
+    # One image at a time must land where it landed among all the fitted images.
+    one_by_one = np.concatenate([est.predict(bags[i : i + 1]) for i in range(0, len(bags), 7)])
+    assert np.array_equal(one_by_one, est.labels_[:: 7])
+    est.save(tmp_path / "model")
+    back = AnomalyClustering.load(tmp_path / "model")
+    assert np.array_equal(back.predict(bags), est.predict(bags))

@@ -20,6 +20,7 @@ from .weighting import (
     build_bank,
     max_pool,
     position_normalise,
+    position_statistics,
     reference_scores,
     softmax_weights,
     unsupervised_scores,
@@ -67,16 +68,19 @@ def pool_bags(
     scores: np.ndarray | None,
     tau: float,
     standardize: bool,
-    position_norm: bool = False,
+    position_stats: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(embeddings (N, D), weights (N, M)) for a weighting and its scores."""
+    """(embeddings (N, D), weights (N, M)) for a weighting and its scores.
+
+    position_stats: the fitted set's per-position score statistics (position_statistics) when
+    scores are position-normalised; None leaves the scores as they are."""
     if weighting == "max":
         return max_pool(bags)
     if weighting == "uniform":
         weights = np.full(bags.shape[:2], 1.0 / bags.shape[1], dtype=np.float32)
     else:
-        if position_norm:
-            scores = position_normalise(scores)
+        if position_stats is not None:
+            scores = position_normalise(scores, position_stats)
         weights = softmax_weights(scores, tau=tau, standardize=standardize)
     return weighted_average(bags, weights), weights
 
@@ -215,8 +219,11 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
 
         if scores is None:
             scores = patch_scores(bags, self.weighting_, normal_bags, self.n_sampled, self.max_bank, self.random_state)
+        # (2, 0) when unused, so a saved model always holds the array.
+        use = self.position_norm and scores is not None
+        self.position_stats_ = position_statistics(scores) if use else np.zeros((2, 0))
         embeddings, weights = pool_bags(
-            bags, self.weighting_, scores, self.tau, self.standardize, self.position_norm
+            bags, self.weighting_, scores, self.tau, self.standardize, self._position_stats()
         )
         normals = np.zeros(len(bags), dtype=bool)
         if self.normal_threshold_ is not None:
@@ -246,6 +253,9 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
 
     def fit_predict(self, X: PathsOrBags, y=None, normal: PathsOrBags | None = None) -> np.ndarray:
         return self.fit(X, y, normal=normal).labels_
+
+    def _position_stats(self) -> np.ndarray | None:
+        return self.position_stats_ if self.position_stats_.size else None
 
     def _cluster(self, embeddings: np.ndarray) -> np.ndarray:
         """Cluster the clustering space; sets n_clusters_, centres and the unknown thresholds."""
@@ -283,7 +293,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         if len(bags) == 0:
             return out
         scores = new_patch_scores(bags, self.weighting_, self._scoring_state)
-        embeddings, _ = pool_bags(bags, self.weighting_, scores, self.tau, self.standardize)
+        embeddings, _ = pool_bags(bags, self.weighting_, scores, self.tau, self.standardize, self._position_stats())
         dist = centre_distances(self._normalizer(embeddings), self.cluster_centers_)
         nearest = dist.argmin(1)
         own = dist[np.arange(len(bags)), nearest]

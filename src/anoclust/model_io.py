@@ -25,7 +25,7 @@ from .outputs import all_or_nothing, write_json, write_npz
 
 FORMAT = "anoclust-model"
 FORMAT_VERSION = 1
-_FITTED_ARRAYS = ("cluster_centers_", "unknown_thresholds_")
+_FITTED_ARRAYS = ("cluster_centers_", "unknown_thresholds_", "position_stats_")
 
 
 @all_or_nothing

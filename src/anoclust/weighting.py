@@ -187,19 +187,26 @@ def reference_scores(bags: np.ndarray, bank: np.ndarray, n_threads: int | None =
     return out
 
 
-def position_normalise(scores: np.ndarray) -> np.ndarray:
-    """Score each patch relative to the same grid position in the other images of the set.
-
-    s_im -> (s_im - median_i s_im) / MAD_m. Patches that are unusual in every image at one
-    position (image borders, where the network sees its zero padding and crops end) stop
-    dominating the weights, while a defect, which sits at that position in few images, keeps a
-    high score. Needs bags on one common grid, which the fixed-size resize gives.
-    """
+def position_statistics(scores: np.ndarray) -> np.ndarray:
+    """(2, M): the median and spread of the scores at each grid position over a set of images."""
     s = np.asarray(scores, dtype=np.float64)
-    med = np.median(s, axis=0, keepdims=True)
-    mad = np.median(np.abs(s - med), axis=0, keepdims=True)
+    med = np.median(s, axis=0)
+    mad = np.median(np.abs(s - med), axis=0)
     # a floor relative to the typical spread keeps near-constant positions from exploding
-    return ((s - med) / (mad + 0.05 * mad.mean() + 1e-12)).astype(np.float32)
+    return np.stack([med, mad + 0.05 * mad.mean() + 1e-12])
+
+
+def position_normalise(scores: np.ndarray, stats: np.ndarray | None = None) -> np.ndarray:
+    """Score each patch relative to the same grid position in the images of a set.
+
+    s_im -> (s_im - median_i s_im) / MAD_m, with the statistics of `scores` themselves or, for
+    new images, the fitted set's `stats` (position_statistics). Patches that are unusual in
+    every image at one position (image borders, where the network sees its zero padding and
+    crops end) stop dominating the weights, while a defect, which sits at that position in few
+    images, keeps a high score. Needs bags on one common grid, which the fixed-size resize gives.
+    """
+    med, scale = position_statistics(scores) if stats is None else stats
+    return ((np.asarray(scores, dtype=np.float64) - med) / scale).astype(np.float32)
 
 
 def softmax_weights(scores: np.ndarray, tau: float, standardize: bool = True) -> np.ndarray:
