@@ -12,6 +12,7 @@ from pathlib import Path
 
 # Run from a checkout without installing: benchmarks/ sits next to src/.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import anoclust  # noqa: E402,F401  (first, before torch: it sets torch's OpenMP wait policy)
 
 
 def machine() -> str:

@@ -31,6 +31,7 @@ def _single_threaded_torch():
 
     Many small independent products scale better over Python threads (torch releases the GIL)
     than over torch's own threads, whose per-product barriers stall when the cores are shared.
+    torch's thread count is process-wide: it is restored on exit.
     """
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -64,9 +65,8 @@ class _NearestInBlocks:
     """
 
     def __init__(self, n_queries: int, block_rows: int):
-        self.block_rows = block_rows
         self.buf = torch.empty(n_queries * block_rows)
-        self.mins = torch.empty(n_queries * max(1, block_rows))
+        self.mins = torch.empty(n_queries * block_rows)
 
     def products(self, query: torch.Tensor, bank: torch.Tensor, bank_sq: torch.Tensor) -> torch.Tensor:
         """-2 q.b + ||b||^2 for all pairs: (n_queries, len(bank))."""
