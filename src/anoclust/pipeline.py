@@ -192,7 +192,9 @@ def cluster_input(
     settings: ClusterSettings,
     force: bool = False,
     save_model: str | Path | None = None,
+    write_results: bool = True,
 ) -> RunResult:
+    """The `cluster` job; write_results=False (`fit`) writes only the model to save_model."""
     out = Path(out)
     images = load_images(input_path, settings)
     inputs = {Path(input_path), *(p.parent for p in images.paths + images.normals)}
@@ -208,10 +210,11 @@ def cluster_input(
         )
     with open_engine(settings.workers, settings.dask, settings.scratch, settings.quiet) as engine:
         result = run_clustering(images, settings, engine=engine)
-    write_run(result, settings, out, input_path)
+    if write_results:
+        write_run(result, settings, out, input_path)
     if save_model is not None:
         result.estimator.save(save_model)
-    if settings.report:
+    if write_results and settings.report:
         from .report import write_report
 
         write_report(out, quiet=settings.quiet)

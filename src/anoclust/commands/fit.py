@@ -8,10 +8,8 @@ the model.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ..outputs import check_out_dir
-from ..pipeline import load_images, run_clustering
+from ..pipeline import cluster_input
 from .cluster import add_input_options
 from .common import add_method_options, settings_from_args
 
@@ -25,12 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
-    images = load_images(args.input, settings)
-    out = Path(args.out)
-    check_out_dir(out, [Path(args.input)] + ([Path(settings.normal)] if settings.normal else []), args.force)
-    result = run_clustering(images, settings)
-    result.estimator.save(out)
+    result = cluster_input(
+        args.input, args.out, settings_from_args(args), force=args.force, save_model=args.out, write_results=False
+    )
     est = result.estimator
-    print(f"fitted {len(result.paths) - int(est.normals_.sum())} images into {est.n_clusters_} clusters; model in {out}")
+    print(f"fitted {len(result.paths) - int(est.normals_.sum())} images into {est.n_clusters_} clusters; model in {args.out}")
     return 0
