@@ -22,7 +22,8 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 
 from .errors import AnoclustError
-from .extract import EmbeddingConfig, Extraction, PatchExtractor, _progress, allocate_bags
+from .extract import EmbeddingConfig, Extraction, PatchExtractor, allocate_bags
+from .progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class DaskEngine:
         from dask.distributed import as_completed
 
         order = {f.key: n for n, f in enumerate(futures)}
-        with _progress(total, desc, self.quiet) as bar:
+        with progress_bar(total, desc, self.quiet) as bar:
             for future, result in as_completed(futures, with_results=True):
                 bar.update(result[0] if isinstance(result, tuple) else len(result))
                 yield order[future.key], result

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,6 +21,7 @@ import torch
 from .cache import FeatureCache, file_digest
 from .errors import ImageReadError
 from .patches import aggregate_patches
+from .progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +52,6 @@ class Extraction:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     grid: tuple[int, int] = (0, 0)  # patch grid (rows, cols); M = rows * cols
     weights_sha256: str | None = None
-
-
-def _progress(total: int, desc: str, quiet: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="img", disable=quiet or not sys.stderr.isatty(), leave=False)
 
 
 class PatchExtractor:
@@ -177,7 +170,7 @@ class PatchExtractor:
                 writes.popleft().result()
             batch.clear()
 
-        with _progress(len(paths), desc, self.quiet) as bar, ThreadPoolExecutor(1) as writer:
+        with progress_bar(len(paths), desc, self.quiet) as bar, ThreadPoolExecutor(1) as writer:
             for i, (kind, value, key) in enumerate(self._prefetch(paths, model_id, shape[1:])):
                 if kind == "bag":
                     bags[i] = value

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..cache import atomic_write_bytes
 from .page import render
 from .run import RunData, load_run
+from ..progress import progress_bar
 from .thumbs import heat_uri, make_thumb
 
 __all__ = ["RunData", "build_report", "load_run", "write_report"]
@@ -22,14 +23,11 @@ __all__ = ["RunData", "build_report", "load_run", "write_report"]
 
 def build_report(run: RunData, thumb_size: int = 128, quiet: bool = True) -> str:
     """The report's HTML text."""
-    from tqdm import tqdm
-
     files = [run.resolve(p) for p in run.paths]
     # Decoding and resizing release the GIL, so threads keep both cores busy.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         thumbs = list(
-            tqdm(pool.map(lambda f: make_thumb(f, thumb_size), files), total=len(files), desc="report thumbnails",
-                 unit="img", disable=quiet, leave=False)
+            progress_bar(len(files), "report thumbnails", quiet, pool.map(lambda f: make_thumb(f, thumb_size), files))
         )
     heats = [heat_uri(w, run.grid) for w in run.weights]
     return render(run, thumbs, heats, thumb_size)
