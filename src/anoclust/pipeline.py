@@ -52,6 +52,11 @@ class ClusterSettings:
     scratch: str | None = None  # folder for the run's temporary files (shared with Dask workers)
     extra: dict = field(default_factory=dict)
 
+    @property
+    def min_images(self) -> int:
+        """Fewest readable images that can be clustered with these settings."""
+        return max(2, 2 if self.k == "auto" else int(self.k))
+
     def estimator(self) -> AnomalyClustering:
         return AnomalyClustering(
             n_clusters=self.k,
@@ -118,7 +123,7 @@ def run_clustering(
             "; ".join(f"{p} ({why})" for p, why in skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
         )
     scores = None
-    if engine is not None and len(ex.bags) >= max(2, 2 if settings.k == "auto" else settings.k):
+    if engine is not None and len(ex.bags) >= settings.min_images:
         chosen = resolve_weighting(weighting, normal_bags is not None)
         # Scored in the estimator's canonical row order, so each image samples the same others
         # as in a single-process run; handed back in the order of ex.bags.
@@ -203,7 +208,7 @@ def cluster_input(
         check_out_dir(Path(settings.cache), inputs, force, flag="--cache")
     if save_model is not None:
         check_out_dir(Path(save_model), inputs, force, flag="--save-model")
-    if len(images.paths) < max(2, 0 if settings.k == "auto" else settings.k):
+    if len(images.paths) < settings.min_images:
         raise AnoclustError(
             f"{len(images.paths)} image(s) in {input_path} cannot form {settings.k} clusters: "
             "add images or lower --k"
