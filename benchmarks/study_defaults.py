@@ -20,19 +20,36 @@ from anoclust.pipeline import ClusterSettings  # noqa: E402
 from studyset import embed, score, study_sets  # noqa: E402
 
 S = ClusterSettings
+# Rows up to "position norm ..." were measured before the border ring and whitening existed:
+# border=0, whiten=False reproduce them. P: the previous (plain) core.
+P = dict(border=0, whiten=False)
 CONFIGS: dict[str, ClusterSettings] = {
-    "paper: tau 1, raw scores": S(tau=1.0, standardize=False),
-    "core: tau 1, standardised": S(tau=1.0),
-    "tau 0.25, standardised": S(tau=0.25),
-    "position norm, tau 1": S(tau=1.0, position_norm=True),
-    "position norm, tau 0.5": S(tau=0.5, position_norm=True),
-    "position norm, tau 0.25": S(tau=0.25, position_norm=True),
-    "position norm, tau 0.1": S(tau=0.1, position_norm=True),
-    "position norm, tau 0.25, l2": S(tau=0.25, position_norm=True, normalize="l2"),
-    "position norm, tau 0.25, kmeans": S(tau=0.25, position_norm=True, method="kmeans"),
-    "position norm, tau 0.25, lite0": S(tau=0.25, position_norm=True, backbone="efficientnet_lite0"),
-    "position norm, tau 0.25, lite2@260": S(tau=0.25, position_norm=True, backbone="efficientnet_lite2", image_size=260),
-    "position norm, tau 0.25, mbv2@320": S(tau=0.25, position_norm=True, image_size=320),
+    "paper: tau 1, raw scores": S(tau=1.0, standardize=False, **P),
+    "core: tau 1, standardised": S(tau=1.0, **P),
+    "tau 0.25, standardised": S(tau=0.25, **P),
+    "position norm, tau 1": S(tau=1.0, position_norm=True, **P),
+    "position norm, tau 0.5": S(tau=0.5, position_norm=True, **P),
+    "position norm, tau 0.25": S(tau=0.25, position_norm=True, **P),
+    "position norm, tau 0.1": S(tau=0.1, position_norm=True, **P),
+    "position norm, tau 0.25, l2": S(tau=0.25, position_norm=True, normalize="l2", **P),
+    "position norm, tau 0.25, kmeans": S(tau=0.25, position_norm=True, method="kmeans", **P),
+    "position norm, tau 0.25, lite0": S(tau=0.25, position_norm=True, backbone="efficientnet_lite0", **P),
+    "position norm, tau 0.25, lite2@260": S(tau=0.25, position_norm=True, backbone="efficientnet_lite2",
+                                             image_size=260, **P),
+    "position norm, tau 0.25, mbv2@320": S(tau=0.25, position_norm=True, image_size=320, **P),
+    # The border ring and whitening by the normal patches (patch_space.py).
+    "border 2, no whitening": S(border=2, whiten=False),
+    "whitening, no border": S(border=0, whiten=True),
+    "default: border 2, whitening": S(),
+    "border 1, whitening": S(border=1),
+    "border 3, whitening": S(border=3),
+    "default, tau 0.5": S(tau=0.5),
+    "tau 0.5, border 1, whitening": S(tau=0.5, border=1),
+    "tau 0.5, border 3, whitening": S(tau=0.5, border=3),
+    "default, l2": S(normalize="l2"),
+    "default, position norm": S(position_norm=True),
+    "default, lite0": S(backbone="efficientnet_lite0"),
+    "default, lite2@260": S(backbone="efficientnet_lite2", image_size=260),
 }
 WEIGHTINGS = ("uniform", "unsupervised", "reference")
 
@@ -47,7 +64,12 @@ def main() -> None:
     ap.add_argument("--no-backbones", action="store_true",
                     help="only configurations on the default backbone and input size")
     ap.add_argument("--weightings", default=",".join(WEIGHTINGS))
+    ap.add_argument("--shrinkage", type=float, help="whitening shrinkage instead of patch_space.SHRINKAGE")
     args = ap.parse_args()
+    if args.shrinkage is not None:
+        import anoclust.patch_space
+
+        anoclust.patch_space.SHRINKAGE = args.shrinkage
     seeds = [int(s) for s in args.seeds.split(",")]
     work = Path(args.work or tempfile.mkdtemp(prefix="anoclust-study-"))
     sets = study_sets(work)
@@ -74,8 +96,9 @@ def main() -> None:
                 cells.append(cell + (f" / {r['f1'][0]:.3f}" if d.name == "mtd" else ""))
             lines.append(f"| {name} | {w} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
+    shrink = "" if args.shrinkage is None else f"whitening shrinkage {args.shrinkage}; "
     Path(args.out).write_text(
-        f"Seeds {args.seeds}; mean±spread of NMI; generated {time.strftime('%Y-%m-%d %H:%M')} by "
+        f"{shrink}Seeds {args.seeds}; mean±spread of NMI; generated {time.strftime('%Y-%m-%d %H:%M')} by "
         f"`benchmarks/study_defaults.py`.\n\n" + "\n".join(lines) + "\n")
 
 

@@ -54,17 +54,22 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds) -> d
     seed), since they do not depend on tau, normalisation or clustering.
     """
     from anoclust.clustering import cluster_embeddings, normalize_embeddings
-    from anoclust.estimator import patch_scores, pool_bags
+    from anoclust.estimator import patch_scores, patch_space, pool_bags
+    from anoclust.weighting import position_statistics
 
     k = len(set(data.truth))
     runs = []
     for seed in seeds:
-        key = (id(data), weighting, seed if weighting == "unsupervised" else 0, settings.n_sampled)
+        space = patch_space(data.bags.shape[1], weighting, data.normal_bags, settings.border, settings.whiten,
+                            settings.max_bank, seed)
+        key = (id(data), weighting, seed if weighting == "unsupervised" else 0, settings.n_sampled,
+               settings.border, settings.whiten)
         if key not in _SCORES:
             _SCORES[key] = patch_scores(data.bags, weighting, data.normal_bags, settings.n_sampled,
-                                        settings.max_bank, seed)
-        emb, _ = pool_bags(data.bags, weighting, _SCORES[key], settings.tau, settings.standardize,
-                           settings.position_norm)
+                                        settings.max_bank, seed, space)
+        scores = _SCORES[key]
+        stats = position_statistics(scores) if settings.position_norm and scores is not None else None
+        emb, _ = pool_bags(data.bags, weighting, scores, settings.tau, settings.standardize, stats, space.whitening)
         labels = cluster_embeddings(normalize_embeddings(emb, settings.normalize), k, settings.method, seed)
         runs.append(clustering_scores(data.truth, labels))
     return {m: (float(np.mean([r[m] for r in runs])), float(np.std([r[m] for r in runs]))) for m in runs[0]}

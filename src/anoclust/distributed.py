@@ -128,9 +128,10 @@ class DaskEngine:
 
     def scores(
         self, bags: np.ndarray, weighting: str, normal_bags: np.ndarray | None,
-        n_sampled: int, max_bank: int, random_state: int | None,
+        n_sampled: int, max_bank: int, random_state: int | None, space=None,
     ) -> np.ndarray | None:
-        """The patch scores of `weighting` computed on the workers (None when it has none)."""
+        """The patch scores of `weighting` computed on the workers (None when it has none);
+        space: the estimator's PatchSpace (estimator.patch_space)."""
         from .weighting import build_bank
 
         if weighting not in ("unsupervised", "reference"):
@@ -138,12 +139,12 @@ class DaskEngine:
         path, n = self._shared(bags), len(bags)
         bank = None
         if weighting == "reference":
-            bank = self.client.scatter(build_bank(normal_bags, max_bank, random_state), broadcast=True)
+            bank = self.client.scatter(build_bank(normal_bags, max_bank, random_state, space), broadcast=True)
         starts = range(0, n, SCORE_SHARD)
         futures = self.client.map(
             _score_shard,
             [np.arange(s, min(s + SCORE_SHARD, n)) for s in starts],
-            path=path, n_images=n, bank=bank, n_sampled=n_sampled, random_state=random_state,
+            path=path, n_images=n, bank=bank, n_sampled=n_sampled, random_state=random_state, space=space,
             pure=False,
         )
         out = np.empty(bags.shape[:2], dtype=np.float32)
@@ -187,11 +188,13 @@ def _extract_shard(
     return len(paths), ex.ok, np.asarray(ex.bags), ex.skipped
 
 
-def _score_shard(indices: np.ndarray, path: str, n_images: int, bank, n_sampled: int, random_state: int | None):
+def _score_shard(
+    indices: np.ndarray, path: str, n_images: int, bank, n_sampled: int, random_state: int | None, space=None
+):
     from .weighting import reference_scores, unsupervised_scores
 
     _one_thread()
     bags = np.load(path, mmap_mode="c")[:n_images]  # copy-on-write: writable for torch, file untouched
     if bank is None:
-        return unsupervised_scores(bags, n_sampled, random_state, indices=indices, n_threads=1)
-    return reference_scores(bags[indices[0] : indices[-1] + 1], bank, n_threads=1)
+        return unsupervised_scores(bags, n_sampled, random_state, indices=indices, n_threads=1, space=space)
+    return reference_scores(bags[indices[0] : indices[-1] + 1], bank, n_threads=1, space=space)

@@ -13,7 +13,7 @@ from . import __version__
 from .datasets import ImageSet, read_input, read_path_list
 from .errors import AnoclustError
 from .distributed import open_engine
-from .estimator import NORMAL, AnomalyClustering, resolve_weighting
+from .estimator import NORMAL, AnomalyClustering, patch_space, resolve_weighting
 from .extract import EmbeddingConfig, PatchExtractor
 from .metrics import clustering_scores
 from .ordering import canonical_order, take_rows
@@ -33,6 +33,8 @@ class ClusterSettings:
     tau: float = 1.0
     standardize: bool = True
     position_norm: bool = False
+    border: int = 2
+    whiten: bool = True
     n_sampled: int = 32
     method: str = "ward"
     normalize: str = "none"
@@ -66,6 +68,8 @@ class ClusterSettings:
             tau=self.tau,
             standardize=self.standardize,
             position_norm=self.position_norm,
+            border=self.border,
+            whiten=self.whiten,
             n_sampled=self.n_sampled,
             method=self.method,
             normalize=self.normalize,
@@ -129,7 +133,10 @@ def run_clustering(
         # as in a single-process run; handed back in the order of ex.bags.
         order = canonical_order(ex.bags)
         normals = None if normal_bags is None else normal_bags[canonical_order(normal_bags)]
-        scores = engine.scores(take_rows(ex.bags, order), chosen, normals, settings.n_sampled, settings.max_bank, settings.seed)
+        space = patch_space(ex.bags.shape[1], chosen, normals, settings.border, settings.whiten,
+                            settings.max_bank, settings.seed)
+        scores = engine.scores(take_rows(ex.bags, order), chosen, normals, settings.n_sampled, settings.max_bank,
+                               settings.seed, space)
         if scores is not None:
             scores = scores[np.argsort(order)]
     est = settings.estimator().fit(ex.bags, normal=normal_bags, scores=scores)

@@ -22,16 +22,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from .patch_space import PatchSpace
 from .weighting import build_bank, reference_scores
 
 UNKNOWN_PERCENTILE = 99.0
 MIN_MEMBERS = 5
 
 
-def scoring_state(bags: np.ndarray, weighting: str, normal_bags, n_sampled: int, max_bank: int, seed) -> dict:
-    """The arrays a new image's patch scores need (see module docstring); float16 like the bags."""
+def scoring_state(
+    bags: np.ndarray, weighting: str, normal_bags, n_sampled: int, max_bank: int, seed, space: PatchSpace | None = None
+) -> dict:
+    """The arrays a new image's patch scores need (see module docstring); float16 like the bags,
+    and the patch space's whitening (float32) when it has one."""
     if weighting == "reference":
-        return {"bank": build_bank(normal_bags, max_bank, seed).astype(np.float16)}
+        state = {"bank": build_bank(normal_bags, max_bank, seed, space).astype(np.float16)}
+        if space is not None and space.whitening is not None:
+            state.update(whiten_mean=space.whitening.mean, whiten_matrix=space.whitening.matrix)
+        return state
     if weighting == "unsupervised":
         rng = np.random.default_rng([0 if seed is None else int(seed), len(bags)])
         picks = np.sort(rng.choice(len(bags), min(n_sampled, len(bags)), replace=False))
@@ -39,10 +46,14 @@ def scoring_state(bags: np.ndarray, weighting: str, normal_bags, n_sampled: int,
     return {}
 
 
-def new_patch_scores(bags: np.ndarray, weighting: str, state: dict) -> np.ndarray | None:
-    """Patch scores (N, M) of new images against a fitted model's saved state."""
+def new_patch_scores(
+    bags: np.ndarray, weighting: str, state: dict, space: PatchSpace | None = None
+) -> np.ndarray | None:
+    """Patch scores (N, M) of new images against a fitted model's saved state (NaN where the
+    patch space scores nothing)."""
+    space = space or PatchSpace()
     if weighting == "reference":
-        return reference_scores(bags, np.asarray(state["bank"], dtype=np.float32))
+        return reference_scores(bags, np.asarray(state["bank"], dtype=np.float32), space=space)
     if weighting != "unsupervised":
         return None
     sampled = state["sampled_bags"]
@@ -50,7 +61,7 @@ def new_patch_scores(bags: np.ndarray, weighting: str, state: dict) -> np.ndarra
     count = np.zeros((len(bags), 1))
     flat = bags.reshape(len(bags), -1)
     for ref in sampled:
-        d = reference_scores(bags, np.asarray(ref, dtype=np.float32))
+        d = reference_scores(bags, np.asarray(space.kept(ref), dtype=np.float32), space=space)
         own = (flat == ref.reshape(1, -1).astype(bags.dtype)).all(1)[:, None]  # the image itself
         total += np.where(own, 0.0, d)
         count += ~own

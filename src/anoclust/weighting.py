@@ -7,11 +7,14 @@ matrix products on bounded chunks, so memory never grows with N squared.
 
 from __future__ import annotations
 
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
 import torch
+
+from .patch_space import PatchSpace
 
 WEIGHTINGS = ("uniform", "max", "unsupervised", "reference")
 
@@ -119,19 +122,25 @@ def unsupervised_scores(
     random_state: int | None = 0,
     indices: np.ndarray | None = None,
     n_threads: int | None = None,
+    space: PatchSpace | None = None,
 ) -> np.ndarray:
     """s_im = mean over other images j of min_n ||z_im - z_jn||, estimated from K sampled j.
 
     bags: (N, M, D), in memory or memory-mapped. indices: score only these images (for
     sharding); all by default. Each image's result depends only on the bags, its index and
     random_state, not on the sharding or the number of threads (n_threads; default: torch's).
-    Returns (len(indices), M) float32.
+    space: which patches are scored and matched, and the map applied first (patch_space.py);
+    patches left out get NaN. Returns (len(indices), M) float32.
     """
-    n, m, d = bags.shape
+    n, m_all, d = bags.shape
     if n < 2:
         raise ValueError("the unsupervised score needs at least two images")
+    space = space or PatchSpace()
+    prepare = _preparer(space)
     indices = np.arange(n) if indices is None else np.asarray(indices)
-    out = np.empty((len(indices), m), dtype=np.float32)
+    out = np.full((len(indices), m_all), np.nan, dtype=np.float32)
+    cols = slice(None) if space.keep is None else np.flatnonzero(space.keep)
+    m = m_all if space.keep is None else int(np.count_nonzero(space.keep))
     # A few other images per product keep each distance block near _BLOCK_ELEMENTS.
     per_block = max(1, _BLOCK_ELEMENTS // (m * m))
 
@@ -144,9 +153,9 @@ def unsupervised_scores(
         for row in rows:
             i = int(indices[row])
             others = sample_others(n, i, n_sampled, random_state)
-            query.copy_(torch.from_numpy(np.asarray(bags[i])))
+            query.copy_(torch.from_numpy(prepare(bags[i])))
             for slot, j in enumerate(others):
-                bank[slot].copy_(torch.from_numpy(np.asarray(bags[j])))
+                bank[slot].copy_(torch.from_numpy(prepare(bags[j])))
             bank_sq = torch.linalg.vector_norm(bank, dim=2).square_()
             query_sq = torch.linalg.vector_norm(query, dim=1).square_().unsqueeze_(1)
             total = torch.zeros(m)
@@ -154,34 +163,58 @@ def unsupervised_scores(
                 g = min(per_block, len(others) - start)
                 dist = blocks.products(query, bank[start : start + g].view(-1, d), bank_sq[start : start + g].view(-1))
                 total += (blocks.group_minimum(dist, g) + query_sq).clamp_min_(0).sqrt_().sum(1)
-            out[row] = (total / len(others)).numpy()
+            out[row, cols] = (total / len(others)).numpy()
 
     _in_threads(len(indices), work, n_threads)
     return out
 
 
-def build_bank(normal_bags: np.ndarray, max_patches: int = 100_000, random_state: int | None = 0) -> np.ndarray:
-    """Stack the normal images' patches into one bank, randomly thinned to max_patches.
+def build_bank(
+    normal_bags: np.ndarray, max_patches: int = 100_000, random_state: int | None = 0, space: PatchSpace | None = None
+) -> np.ndarray:
+    """Stack the normal images' (kept) patches into one bank, randomly thinned to max_patches.
 
     Thinning bounds the cost of scoring (it is linear in the bank size); the draw is seeded.
+    The bank stays in the features' own space: reference_scores applies the space's map.
     """
-    bank = np.asarray(normal_bags, dtype=np.float32).reshape(-1, normal_bags.shape[-1])
+    kept = (space or PatchSpace()).kept(np.asarray(normal_bags))
+    bank = np.asarray(kept, dtype=np.float32).reshape(-1, normal_bags.shape[-1])
     if len(bank) > max_patches:
         rng = np.random.default_rng(0 if random_state is None else random_state)
         bank = bank[np.sort(rng.choice(len(bank), max_patches, replace=False))]
     return bank
 
 
-def reference_scores(bags: np.ndarray, bank: np.ndarray, n_threads: int | None = None) -> np.ndarray:
-    """s_im = min over the normal bank of ||z_im - z|| (the PatchCore anomaly score)."""
+def _preparer(space: PatchSpace):
+    """One bag (M, D) -> its kept patches as float32, mapped by the space's whitening."""
+    whiten = space.whitening
+
+    def prepare(bag: np.ndarray) -> np.ndarray:
+        kept = np.asarray(space.kept(np.asarray(bag)), dtype=np.float32)
+        return kept if whiten is None else whiten(kept)
+
+    return prepare
+
+
+def reference_scores(
+    bags: np.ndarray, bank: np.ndarray, n_threads: int | None = None, space: PatchSpace | None = None
+) -> np.ndarray:
+    """s_im = min over the normal bank of ||z_im - z|| (the PatchCore anomaly score).
+
+    space: which patches are scored and the map applied to them and to the bank first
+    (patch_space.py); patches left out get NaN.
+    """
     n, m, d = bags.shape
-    bank_t = _as_tensor(bank)
+    space = space or PatchSpace()
+    prepare = _preparer(space)
+    bank_t = _as_tensor(bank if space.whitening is None else space.whitening(bank))
     bank_sq = (bank_t * bank_t).sum(1)
-    out = np.empty((n, m), dtype=np.float32)
+    out = np.full((n, m), np.nan, dtype=np.float32)
+    cols = slice(None) if space.keep is None else np.flatnonzero(space.keep)
 
     def work(rows: np.ndarray) -> None:
         for i in rows:
-            out[i] = _min_sq_dist(_as_tensor(bags[i]), bank_t, bank_sq).sqrt_().numpy()
+            out[i, cols] = _min_sq_dist(_as_tensor(prepare(bags[i])), bank_t, bank_sq).sqrt_().numpy()
 
     _in_threads(n, work, n_threads)
     return out
@@ -190,10 +223,12 @@ def reference_scores(bags: np.ndarray, bank: np.ndarray, n_threads: int | None =
 def position_statistics(scores: np.ndarray) -> np.ndarray:
     """(2, M): the median and spread of the scores at each grid position over a set of images."""
     s = np.asarray(scores, dtype=np.float64)
-    med = np.median(s, axis=0)
-    mad = np.median(np.abs(s - med), axis=0)
+    with warnings.catch_warnings():  # positions that are never scored (border ring) stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(s, axis=0)
+        mad = np.nanmedian(np.abs(s - med), axis=0)
     # a floor relative to the typical spread keeps near-constant positions from exploding
-    return np.stack([med, mad + 0.05 * mad.mean() + 1e-12])
+    return np.stack([med, mad + 0.05 * np.nanmean(mad) + 1e-12])
 
 
 def position_normalise(scores: np.ndarray, stats: np.ndarray | None = None) -> np.ndarray:
@@ -214,18 +249,22 @@ def softmax_weights(scores: np.ndarray, tau: float, standardize: bool = True) ->
 
     standardize=True first rescales each image's scores to zero mean and unit spread, so tau
     means the same on every dataset and every image whatever the scale of its distances.
-    tau = inf gives uniform weights (average pooling).
+    tau = inf gives uniform weights (average pooling). NaN scores (patches not scored, such as
+    the border ring) get weight zero and take no part in the standardisation.
     """
     s = np.asarray(scores, dtype=np.float64)
     if not np.isfinite(tau):
         return np.full(s.shape, 1.0 / s.shape[1], dtype=np.float32)
     if tau <= 0:
         raise ValueError("tau must be positive")
+    scored = ~np.isnan(s)
+    if not scored.any(1).all():
+        raise ValueError("every image needs at least one scored patch")
     if standardize:
-        s = (s - s.mean(1, keepdims=True)) / (s.std(1, keepdims=True) + 1e-12)
+        s = (s - np.nanmean(s, 1, keepdims=True)) / (np.nanstd(s, 1, keepdims=True) + 1e-12)
     z = s / tau
-    z -= z.max(1, keepdims=True)
-    w = np.exp(z)
+    z -= np.nanmax(z, 1, keepdims=True)
+    w = np.where(scored, np.exp(np.where(scored, z, 0.0)), 0.0)
     return (w / w.sum(1, keepdims=True)).astype(np.float32)
 
 

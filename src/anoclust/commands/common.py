@@ -17,6 +17,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or a positive whole number, got {text}")
+    return value
+
+
 def k_value(text: str) -> int | str:
     return "auto" if text == "auto" else positive_int(text)
 
@@ -49,6 +56,11 @@ def add_method_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -
                    help="do not standardise patch scores within each image before the softmax")
     p.add_argument("--position-norm", action=argparse.BooleanOptionalAction, default=d.position_norm,
                    help="score each patch relative to the same position in the other images (default %(default)s)")
+    p.add_argument("--border", type=non_negative_int, default=d.border, metavar="RINGS",
+                   help="outer rings of the patch grid left out of scoring and weighting (default %(default)s)")
+    p.add_argument("--whiten", action=argparse.BooleanOptionalAction, default=d.whiten,
+                   help="reference weighting: compare patches after whitening by the normal patches "
+                        "(default %(default)s)")
     p.add_argument("--n-sampled", type=positive_int, default=d.n_sampled,
                    help="other images sampled per image by the unsupervised score (default %(default)s)")
     p.add_argument("--method", choices=METHODS, default=d.method, help="clustering method (default %(default)s)")
@@ -90,6 +102,8 @@ def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
         tau=args.tau,
         standardize=args.standardize,
         position_norm=args.position_norm,
+        border=args.border,
+        whiten=args.whiten,
         n_sampled=args.n_sampled,
         method=args.method,
         normalize=args.normalize,
