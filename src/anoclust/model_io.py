@@ -4,7 +4,8 @@ model.json: format name and version, anoclust version, the estimator's parameter
 taps, image size, weights SHA-256, weighting, k, patch shape, and the calibration (per-cluster
 unknown thresholds, normal threshold). model.npz (read with allow_pickle=False): cluster centres
 in the clustering space, the clustered images' embeddings (they define the 'whiten' map), and
-the scoring state of anoclust.prediction (normal patch bank, or the K sampled fitted bags).
+the scoring state of anoclust.prediction (normal patch bank and its whitening, or the K
+sampled fitted bags).
 
 A folder is refused with one AnoclustError line when its format or format version differs, or
 when a caller asks for another backbone than the one it was fitted with. Weights are checked
@@ -24,7 +25,8 @@ from .errors import AnoclustError
 from .outputs import all_or_nothing, write_json, write_npz
 
 FORMAT = "anoclust-model"
-FORMAT_VERSION = 1
+# 2: border ring and whitening (patch_space.py); version-1 models were fitted without them.
+FORMAT_VERSION = 2
 _FITTED_ARRAYS = ("cluster_centers_", "unknown_thresholds_", "position_stats_")
 
 

@@ -30,10 +30,10 @@ class ClusterSettings:
     k_max: int = 20
     normal_threshold: str | float | None = None
     weighting: str = "auto"
-    tau: float = 1.0
+    tau: float = 0.5
     standardize: bool = True
     position_norm: bool = False
-    border: int = 2
+    border: int = 3
     whiten: bool = True
     n_sampled: int = 32
     method: str = "ward"
