@@ -38,18 +38,16 @@ CONFIGS: dict[str, ClusterSettings] = {
                                              image_size=260, **P),
     "position norm, tau 0.25, mbv2@320": S(tau=0.25, position_norm=True, image_size=320, **P),
     # The border ring and whitening by the normal patches (patch_space.py).
-    "border 2, no whitening": S(border=2, whiten=False),
-    "whitening, no border": S(border=0, whiten=True),
-    "default: border 2, whitening": S(),
-    "border 1, whitening": S(border=1),
-    "border 3, whitening": S(border=3),
-    "default, tau 0.5": S(tau=0.5),
+    "tau 1, border 2, no whitening": S(tau=1.0, border=2, whiten=False),
+    "tau 1, border 0, whitening": S(tau=1.0, border=0),
+    "tau 1, border 1, whitening": S(tau=1.0, border=1),
+    "tau 1, border 2, whitening": S(tau=1.0, border=2),
+    "tau 1, border 3, whitening": S(tau=1.0, border=3),
+    "tau 1, border 2, whitening, l2": S(tau=1.0, border=2, normalize="l2"),
+    "tau 1, border 2, whitening, position norm": S(tau=1.0, border=2, position_norm=True),
     "tau 0.5, border 1, whitening": S(tau=0.5, border=1),
-    "tau 0.5, border 3, whitening": S(tau=0.5, border=3),
-    "default, l2": S(normalize="l2"),
-    "default, position norm": S(position_norm=True),
-    "default, lite0": S(backbone="efficientnet_lite0"),
-    "default, lite2@260": S(backbone="efficientnet_lite2", image_size=260),
+    "tau 0.5, border 2, whitening": S(tau=0.5, border=2),
+    "tau 0.5, border 3, whitening (default)": S(),
 }
 WEIGHTINGS = ("uniform", "unsupervised", "reference")
 

@@ -20,10 +20,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from anoclust.estimator import patch_scores, pool_bags  # noqa: E402
+from anoclust.estimator import patch_scores, patch_space, pool_bags  # noqa: E402
 from anoclust.evaluation import mtd_dataset  # noqa: E402
 from anoclust.images import load_mask  # noqa: E402
 from anoclust.pipeline import ClusterSettings  # noqa: E402
+from anoclust.weighting import position_statistics  # noqa: E402
 from studyset import MTD, embed  # noqa: E402
 
 
@@ -39,10 +40,12 @@ def main() -> None:
     ap.add_argument("--cache", default="/tmp/anoclust-cache")
     args = ap.parse_args()
     d = mtd_dataset(MTD)
+    plain = dict(border=0, whiten=False)
     configs = {
-        "paper: tau 1, raw scores": ClusterSettings(tau=1.0, standardize=False),
-        "default: tau 1, standardised": ClusterSettings(tau=1.0),
-        "position norm, tau 0.25 (flags)": ClusterSettings(tau=0.25, position_norm=True),
+        "paper: tau 1, raw scores": ClusterSettings(tau=1.0, standardize=False, **plain),
+        "previous default: tau 1, standardised": ClusterSettings(tau=1.0, **plain),
+        "position norm, tau 0.25 (flags)": ClusterSettings(tau=0.25, position_norm=True, **plain),
+        "default: tau 0.5, border 3, whitening": ClusterSettings(),
     }
     lines = ["| settings | weighting | alpha inside mask | mask area | ratio | largest weight on the outer patch ring |",
              "|---|---|---|---|---|---|"]
@@ -56,11 +59,16 @@ def main() -> None:
     ring[0] = ring[-1] = ring[:, 0] = ring[:, -1] = True
     ring = ring.ravel()
     weightings = ("uniform", "max", "unsupervised", "reference")
-    all_scores = {w: patch_scores(data.bags, w, data.normal_bags, base.n_sampled, base.max_bank, 0) for w in weightings}
+    memo: dict = {}
     for name, cfg in configs.items():
         for w in weightings:
-            scores = all_scores[w]
-            _, alpha = pool_bags(data.bags, w, scores, cfg.tau, cfg.standardize, cfg.position_norm)
+            space = patch_space(data.bags.shape[1], w, data.normal_bags, cfg.border, cfg.whiten, base.max_bank, 0)
+            if (w, cfg.border, cfg.whiten) not in memo:
+                memo[w, cfg.border, cfg.whiten] = patch_scores(
+                    data.bags, w, data.normal_bags, base.n_sampled, base.max_bank, 0, space)
+            scores = memo[w, cfg.border, cfg.whiten]
+            stats = position_statistics(scores) if cfg.position_norm and scores is not None else None
+            _, alpha = pool_bags(data.bags, w, scores, cfg.tau, cfg.standardize, stats)
             inside = float((alpha * cells).sum(1).mean())
             top = "-" if scores is None else f"{ring[alpha.argmax(1)].mean():.2f}"
             lines.append(f"| {name} | {w} | {inside:.3f} | {area:.3f} | {inside / area:.2f} | {top} |")
