@@ -124,6 +124,9 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
     and max pooling), n_clusters_, weighting_. When paths are given, images that cannot be read
     get label -1 (UNREADABLE) and NaN rows, and are listed in skipped_ as (path, reason).
 
+    border: outer rings of the patch grid that are not scored or weighted; whiten: with
+    reference weighting, measure patch distances (and the embeddings) after whitening by the
+    normal patches (anoclust.patch_space; defaults chosen in docs/RESULTS.md, section 6).
     n_clusters="auto" picks k in 2..k_max with anoclust.model_selection.choose_k (k_diagnostics_).
     normal_threshold (None, "auto" or a number; reference weighting only): images whose largest
     patch score is below it get label -2 (NORMAL) and are not clustered (normals_, normal_threshold_).
