@@ -60,14 +60,14 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds) -> d
     k = len(set(data.truth))
     runs = []
     for seed in seeds:
-        space = patch_space(data.bags.shape[1], weighting, data.normal_bags, settings.border, settings.whiten,
-                            settings.max_bank, seed)
         key = (id(data), weighting, seed if weighting == "unsupervised" else 0, settings.n_sampled,
                settings.border, settings.whiten)
         if key not in _SCORES:
-            _SCORES[key] = patch_scores(data.bags, weighting, data.normal_bags, settings.n_sampled,
-                                        settings.max_bank, seed, space)
-        scores = _SCORES[key]
+            space = patch_space(data.bags.shape[1], weighting, data.normal_bags, settings.border, settings.whiten,
+                                settings.max_bank, seed)
+            _SCORES[key] = space, patch_scores(data.bags, weighting, data.normal_bags, settings.n_sampled,
+                                               settings.max_bank, seed, space)
+        space, scores = _SCORES[key]
         stats = position_statistics(scores) if settings.position_norm and scores is not None else None
         emb, _ = pool_bags(data.bags, weighting, scores, settings.tau, settings.standardize, stats, space.whitening)
         labels = cluster_embeddings(normalize_embeddings(emb, settings.normalize), k, settings.method, seed)

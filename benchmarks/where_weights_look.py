@@ -62,8 +62,8 @@ def main() -> None:
     memo: dict = {}
     for name, cfg in configs.items():
         for w in weightings:
-            space = patch_space(data.bags.shape[1], w, data.normal_bags, cfg.border, cfg.whiten, base.max_bank, 0)
             if (w, cfg.border, cfg.whiten) not in memo:
+                space = patch_space(data.bags.shape[1], w, data.normal_bags, cfg.border, cfg.whiten, base.max_bank, 0)
                 memo[w, cfg.border, cfg.whiten] = patch_scores(
                     data.bags, w, data.normal_bags, base.n_sampled, base.max_bank, 0, space)
             scores = memo[w, cfg.border, cfg.whiten]
