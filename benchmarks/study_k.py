@@ -18,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from anoclust.estimator import patch_space  # noqa: E402
 from anoclust.evaluation import mtd_dataset  # noqa: E402
 from anoclust.pipeline import ClusterSettings  # noqa: E402
 from anoclust.weighting import unsupervised_scores  # noqa: E402
@@ -37,28 +38,32 @@ def main() -> None:
     cfg = ClusterSettings()
     data = embed(mtd_dataset(MTD), cfg, args.cache)
     n = len(data.bags)
+    # The default border ring: ring patches are neither scored nor matched (NaN).
+    space = patch_space(data.bags.shape[1], "unsupervised", None, cfg.border)
     exact = None
     if not args.no_exact:
         t = time.perf_counter()
-        exact = unsupervised_scores(data.bags, n_sampled=n)
+        exact = unsupervised_scores(data.bags, n_sampled=n, space=space)
         t_exact = time.perf_counter() - t
     lines = ["| K | seconds (one seed) | correlation with exact | NMI | F1 |", "|---|---|---|---|---|"]
     for k in [int(x) for x in args.ks.split(",")]:
         t = time.perf_counter()
-        sampled = unsupervised_scores(data.bags, n_sampled=k, random_state=seeds[0])
+        sampled = unsupervised_scores(data.bags, n_sampled=k, random_state=seeds[0], space=space)
         seconds = time.perf_counter() - t
-        corr = "-" if exact is None else f"{np.corrcoef(sampled.ravel(), exact.ravel())[0, 1]:.4f}"
+        scored = np.isfinite(sampled)
+        corr = "-" if exact is None else f"{np.corrcoef(sampled[scored], exact[scored])[0, 1]:.4f}"
         r = score(data, replace(cfg, n_sampled=k), "unsupervised", seeds)
         lines.append(f"| {k} | {seconds:.0f} | {corr} | {r['nmi'][0]:.3f}±{r['nmi'][1]:.3f} | "
                      f"{r['f1'][0]:.3f}±{r['f1'][1]:.3f} |")
         print(lines[-1], flush=True)
     if exact is not None:
-        studyset._SCORES[(id(data), "unsupervised", seeds[0], n)] = exact  # not computed twice
+        # not computed twice
+        studyset._SCORES[(id(data), "unsupervised", seeds[0], n, cfg.border, cfg.whiten)] = space, exact
         r = score(data, replace(cfg, n_sampled=n), "unsupervised", seeds[:1])
         lines.append(f"| exact ({n - 1}) | {t_exact:.0f} | 1 | {r['nmi'][0]:.3f} | {r['f1'][0]:.3f} |")
         print(lines[-1])
-    Path(args.out).write_text(f"Settings: {cfg.backbone} @ {cfg.image_size}, tau {cfg.tau}, position norm "
-                              f"{cfg.position_norm}; seeds {args.seeds}.\n\n" + "\n".join(lines) + "\n")
+    Path(args.out).write_text(f"Settings: {cfg.backbone} @ {cfg.image_size}, tau {cfg.tau}, border {cfg.border}, "
+                              f"position norm {cfg.position_norm}; seeds {args.seeds}.\n\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
