@@ -48,6 +48,12 @@ CONFIGS: dict[str, ClusterSettings] = {
     "tau 0.5, border 1, whitening": S(tau=0.5, border=1),
     "tau 0.5, border 2, whitening": S(tau=0.5, border=2),
     "tau 0.5, border 3, whitening (default)": S(),
+    # Normalisation and clustering on top of the default patch space (run with --subsets).
+    "tau 0.25, border 3, whitening, l2": S(tau=0.25, normalize="l2"),
+    "tau 0.5, border 3, whitening, l2": S(normalize="l2"),
+    "tau 1, border 3, whitening, l2": S(tau=1.0, normalize="l2"),
+    "tau 0.5, border 3, whitening, kmeans": S(method="kmeans"),
+    "tau 0.5, border 3, whitening, l2, kmeans": S(normalize="l2", method="kmeans"),
 }
 WEIGHTINGS = ("uniform", "unsupervised", "reference")
 
@@ -62,6 +68,8 @@ def main() -> None:
     ap.add_argument("--no-backbones", action="store_true",
                     help="only configurations on the default backbone and input size")
     ap.add_argument("--weightings", default=",".join(WEIGHTINGS))
+    ap.add_argument("--subsets", type=int, default=0,
+                    help="also report NMI mean±spread over this many random 90%% subsets (studyset.score)")
     ap.add_argument("--shrinkage", type=float, help="whitening shrinkage instead of patch_space.SHRINKAGE")
     args = ap.parse_args()
     if args.shrinkage is not None:
@@ -89,14 +97,18 @@ def main() -> None:
                 if w == "reference" and embedded[key].normal_bags is None:
                     cells.append("-")
                     continue
-                r = score(embedded[key], cfg, w, seeds if w == "unsupervised" or cfg.method == "kmeans" else seeds[:1])
+                r = score(embedded[key], cfg, w, seeds if w == "unsupervised" or cfg.method == "kmeans" else seeds[:1],
+                          args.subsets)
                 cell = f"{r['nmi'][0]:.3f}±{r['nmi'][1]:.3f}"
+                if args.subsets:
+                    cell += f" (subsets {r['nmi_sub'][0]:.3f}±{r['nmi_sub'][1]:.3f})"
                 cells.append(cell + (f" / {r['f1'][0]:.3f}" if d.name == "mtd" else ""))
             lines.append(f"| {name} | {w} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
     shrink = "" if args.shrinkage is None else f"whitening shrinkage {args.shrinkage}; "
+    subsets = f" (in brackets: over {args.subsets} random 90% subsets)" if args.subsets else ""
     Path(args.out).write_text(
-        f"{shrink}Seeds {args.seeds}; mean±spread of NMI; generated {time.strftime('%Y-%m-%d %H:%M')} by "
+        f"{shrink}Seeds {args.seeds}; mean±spread of NMI{subsets}; generated {time.strftime('%Y-%m-%d %H:%M')} by "
         f"`benchmarks/study_defaults.py`.\n\n" + "\n".join(lines) + "\n")
 
 

@@ -47,18 +47,26 @@ def embed(dataset: Dataset, settings: ClusterSettings, cache: str) -> Embedded:
 _SCORES: dict = {}
 
 
-def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds) -> dict:
+SUBSET_SHARE = 0.9
+
+
+def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subsets: int = 0) -> dict:
     """Mean and spread over seeds of NMI / ARI / F1 (k = number of classes).
 
     The same steps as AnomalyClustering.fit; patch scores are memoised per (set, weighting,
     seed), since they do not depend on tau, normalisation or clustering.
+
+    subsets > 0 adds "nmi_sub": NMI mean and spread over that many random 90% subsets of the
+    images (the same subsets for every configuration), each clustered on its own. On sets
+    without clear cluster structure one clustering of the full set is one draw from a wide
+    distribution; the subset mean tells a setting that is better from one that got lucky.
     """
     from anoclust.clustering import cluster_embeddings, normalize_embeddings
     from anoclust.estimator import patch_scores, patch_space, pool_bags
     from anoclust.weighting import position_statistics
 
     k = len(set(data.truth))
-    runs = []
+    runs, sub_nmi = [], []
     for seed in seeds:
         key = (id(data), weighting, seed if weighting == "unsupervised" else 0, settings.n_sampled,
                settings.border, settings.whiten)
@@ -70,6 +78,15 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds) -> d
         space, scores = _SCORES[key]
         stats = position_statistics(scores) if settings.position_norm and scores is not None else None
         emb, _ = pool_bags(data.bags, weighting, scores, settings.tau, settings.standardize, stats, space.whitening)
-        labels = cluster_embeddings(normalize_embeddings(emb, settings.normalize), k, settings.method, seed)
+        x = normalize_embeddings(emb, settings.normalize)
+        labels = cluster_embeddings(x, k, settings.method, seed)
         runs.append(clustering_scores(data.truth, labels))
-    return {m: (float(np.mean([r[m] for r in runs])), float(np.std([r[m] for r in runs]))) for m in runs[0]}
+        truth = np.asarray(data.truth)
+        draw = np.random.default_rng(0)
+        for _ in range(subsets):
+            rows = np.sort(draw.choice(len(truth), int(SUBSET_SHARE * len(truth)), replace=False))
+            sub_nmi.append(clustering_scores(truth[rows], cluster_embeddings(x[rows], k, settings.method, seed))["nmi"])
+    out = {m: (float(np.mean([r[m] for r in runs])), float(np.std([r[m] for r in runs]))) for m in runs[0]}
+    if sub_nmi:
+        out["nmi_sub"] = (float(np.mean(sub_nmi)), float(np.std(sub_nmi)))
+    return out
