@@ -2,7 +2,7 @@
 
     PYTHONPATH=src python benchmarks/explore_aspect.py --out docs/explore_aspect.md
 
-MTD tiles are far from square (width / height 0.36-2.68). Modes: `square` (the tool: 224 x 224),
+MTD tiles are far from square (width / height 0.36-2.68). Modes: `square` (224 x 224, the resize of the tool at that size),
 `short` (shorter side 224, the other proportional) and `area` (the image's own aspect ratio at
 the area of 224 x 224). Each image then has its own patch grid, so the bags are ragged: they are
 kept as a list and scored one image at a time with the package's own pieces (whitening fitted on

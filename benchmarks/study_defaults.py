@@ -12,6 +12,7 @@ import argparse
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -19,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from anoclust.pipeline import ClusterSettings  # noqa: E402
 from studyset import embed, score, study_sets  # noqa: E402
 
-S = ClusterSettings
+# Every row without "288:" was measured at the earlier default input size, 224 px.
+S = partial(ClusterSettings, image_size=224)
+S288 = partial(ClusterSettings, image_size=288)
 # Rows up to "position norm ..." were measured before the border ring and whitening existed:
 # border=0, whiten=False reproduce them. P: the previous (plain) core.
 P = dict(border=0, whiten=False)
@@ -47,13 +50,19 @@ CONFIGS: dict[str, ClusterSettings] = {
     "tau 1, border 2, whitening, position norm": S(tau=1.0, border=2, position_norm=True),
     "tau 0.5, border 1, whitening": S(tau=0.5, border=1),
     "tau 0.5, border 2, whitening": S(tau=0.5, border=2),
-    "tau 0.5, border 3, whitening (default)": S(),
+    "tau 0.5, border 3, whitening (default at 224 px)": S(),
     # Normalisation and clustering on top of the default patch space (run with --subsets).
     "tau 0.25, border 3, whitening, l2": S(tau=0.25, normalize="l2"),
     "tau 0.5, border 3, whitening, l2": S(normalize="l2"),
     "tau 1, border 3, whitening, l2": S(tau=1.0, normalize="l2"),
     "tau 0.5, border 3, whitening, kmeans": S(method="kmeans"),
     "tau 0.5, border 3, whitening, l2, kmeans": S(normalize="l2", method="kmeans"),
+    # The default input size since 2026-11-29 (docs/RESULTS.md, section 8) and its neighbours.
+    "288: tau 0.5, border 3, whitening (default)": S288(),
+    "288: tau 1, border 3, whitening": S288(tau=1.0),
+    "288: tau 0.5, border 2, whitening": S288(border=2),
+    "288: tau 0.5, border 4, whitening": S288(border=4),
+    "288: tau 0.5, border 3, whitening, l2": S288(normalize="l2"),
 }
 WEIGHTINGS = ("uniform", "unsupervised", "reference")
 
@@ -66,7 +75,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--configs", help="'|'-separated substrings: run only matching configurations")
     ap.add_argument("--no-backbones", action="store_true",
-                    help="only configurations on the default backbone and input size")
+                    help="only configurations on the default backbone at 224 px or the default input size")
     ap.add_argument("--weightings", default=",".join(WEIGHTINGS))
     ap.add_argument("--subsets", type=int, default=0,
                     help="also report NMI mean±spread over this many random 90%% subsets (studyset.score)")
@@ -82,7 +91,7 @@ def main() -> None:
     d = ClusterSettings()
     configs = {n: c for n, c in CONFIGS.items()
                if (not args.configs or any(p in n for p in args.configs.split("|")))
-               and not (args.no_backbones and (c.backbone, c.image_size) != (d.backbone, d.image_size))}
+               and not (args.no_backbones and (c.backbone != d.backbone or c.image_size not in (224, d.image_size)))}
     embedded: dict = {}
     head = "| configuration | weighting | " + " | ".join(
         f"{d.name} NMI" + (" / F1" if d.name == "mtd" else "") for d in sets) + " |"

@@ -38,6 +38,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="where_weights_look.md")
     ap.add_argument("--cache", default="/tmp/anoclust-cache")
+    ap.add_argument("--image-size", type=int, default=ClusterSettings().image_size)
     args = ap.parse_args()
     d = mtd_dataset(MTD)
     plain = dict(border=0, whiten=False)
@@ -45,12 +46,12 @@ def main() -> None:
         "paper: tau 1, raw scores": ClusterSettings(tau=1.0, standardize=False, **plain),
         "previous default: tau 1, standardised": ClusterSettings(tau=1.0, **plain),
         "position norm, tau 0.25 (flags)": ClusterSettings(tau=0.25, position_norm=True, **plain),
-        "default: tau 0.5, border 3, whitening": ClusterSettings(),
+        "tau 0.5, border 3, whitening (default)": ClusterSettings(),
     }
     lines = ["| settings | weighting | alpha inside mask | mask area | ratio | largest weight on the outer patch ring |",
              "|---|---|---|---|---|---|"]
     # every configuration shares the backbone and input size, hence the bags and the scores
-    base = ClusterSettings()
+    base = ClusterSettings(image_size=args.image_size)
     data = embed(d, base, args.cache)
     side = int(round(data.bags.shape[1] ** 0.5))
     cells = mask_cells(d.images.masks, base.image_size, (side, side))
@@ -73,7 +74,7 @@ def main() -> None:
             top = "-" if scores is None else f"{ring[alpha.argmax(1)].mean():.2f}"
             lines.append(f"| {name} | {w} | {inside:.3f} | {area:.3f} | {inside / area:.2f} | {top} |")
             print(lines[-1], flush=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    Path(args.out).write_text(f"{base.backbone} @ {base.image_size} px.\n\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from .clustering import METHODS, NORMALIZATIONS, cluster_centres, cluster_embeddings, normalize_embeddings
 from .errors import AnoclustError
+from .images import DEFAULT_IMAGE_SIZE
 from .model_selection import choose_k
 from .normals import resolve_normal_threshold
 from .ordering import canonical_order, take_rows
@@ -148,7 +149,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         normalize: str = "none",
         backbone: str = "mobilenet_v2",
         weights: str | None = None,
-        image_size: int = 224,
+        image_size: int = DEFAULT_IMAGE_SIZE,
         max_bank: int = 100_000,
         cache_dir: str | None = None,
         random_state: int | None = 0,

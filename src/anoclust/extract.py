@@ -20,6 +20,7 @@ import torch
 
 from .cache import FeatureCache, file_digest
 from .errors import ImageReadError
+from .images import DEFAULT_IMAGE_SIZE
 from .patches import aggregate_patches
 from .progress import progress_bar
 
@@ -39,7 +40,7 @@ class EmbeddingConfig:
 
     backbone: str = "mobilenet_v2"
     taps: tuple[str, ...] | None = None
-    image_size: int = 224
+    image_size: int = DEFAULT_IMAGE_SIZE
     weights: str | None = None
 
 

@@ -36,6 +36,9 @@ from PIL import Image, UnidentifiedImageError
 
 from anoclust.errors import ImageReadError
 
+# The side images are resized to by default: 288 measured better than 224, 256 and 320 with
+# the default backbone on the study sets (docs/RESULTS.md, section 8).
+DEFAULT_IMAGE_SIZE: int = 288
 MAX_PIXELS: int = 100_000_000
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
@@ -229,7 +232,7 @@ def _finish(im: Image.Image, orient: int) -> Image.Image:
     return im.transpose(_TRANSPOSE[orient]) if orient != 1 else im
 
 
-def load_image(path: str | os.PathLike, size: int = 224, keep_aspect: bool = False) -> np.ndarray:
+def load_image(path: str | os.PathLike, size: int = DEFAULT_IMAGE_SIZE, keep_aspect: bool = False) -> np.ndarray:
     """Decode one image to a float32 ``(3, H, W)`` RGB array in [0, 1] (first frame only).
 
     Grayscale is replicated to three channels. See the module docstring for the resize,
@@ -248,7 +251,7 @@ def load_image(path: str | os.PathLike, size: int = 224, keep_aspect: bool = Fal
         return np.repeat(out, 3, axis=0) if out.shape[0] == 1 else out
 
 
-def load_mask(path: str | os.PathLike, size: int = 224, keep_aspect: bool = False) -> np.ndarray:
+def load_mask(path: str | os.PathLike, size: int = DEFAULT_IMAGE_SIZE, keep_aspect: bool = False) -> np.ndarray:
     """Decode a ground-truth mask to float32 ``(H, W)`` in [0, 1], resized like :func:`load_image`.
 
     Colour masks are converted to luminance; the result is soft at edges (bilinear), so

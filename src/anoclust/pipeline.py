@@ -15,6 +15,7 @@ from .errors import AnoclustError
 from .distributed import open_engine
 from .estimator import NORMAL, AnomalyClustering, patch_space, resolve_weighting
 from .extract import EmbeddingConfig, PatchExtractor
+from .images import DEFAULT_IMAGE_SIZE
 from .metrics import clustering_scores
 from .ordering import canonical_order, take_rows
 from .outputs import all_or_nothing, check_out_dir, write_csv, write_json, write_npz
@@ -40,7 +41,7 @@ class ClusterSettings:
     normalize: str = "none"
     backbone: str = "mobilenet_v2"
     weights: str | None = None
-    image_size: int = 224
+    image_size: int = DEFAULT_IMAGE_SIZE
     max_bank: int = 100_000
     seed: int = 0
     layout: str = "auto"
