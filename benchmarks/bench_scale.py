@@ -36,15 +36,20 @@ def random_bags(n: int, seed: int = 0):
     import numpy as np
 
     from anoclust.extract import allocate_bags
+    from anoclust.images import DEFAULT_IMAGE_SIZE
 
     rng = np.random.default_rng(seed)
     truth = np.arange(n) % 3
     centres = rng.normal(size=(3, 128)).astype(np.float32)
-    bags = allocate_bags((n, 784, 128), None)
+    side = -(-DEFAULT_IMAGE_SIZE // 8)  # the default backbone's stride-8 grid
+    block = np.zeros((side, side), bool)
+    block[side // 2 - 3 : side // 2 + 3, side // 2 - 3 : side // 2 + 3] = True  # inside the border ring
+    defect = np.flatnonzero(block)
+    bags = allocate_bags((n, side * side, 128), None)
     for s in range(0, n, 256):
         t = truth[s : s + 256]
-        noise = rng.standard_normal((len(t), 784, 128), dtype=np.float32)
-        noise[:, :40] += 3 * centres[t][:, None, :]  # a "defect" region of 40 patches per image
+        noise = rng.standard_normal((len(t), side * side, 128), dtype=np.float32)
+        noise[:, defect] += 3 * centres[t][:, None, :]  # a "defect" region of 36 patches per image
         bags[s : s + 256] = noise
     return bags, list(truth)
 
