@@ -60,6 +60,8 @@ CONFIGS: dict[str, ClusterSettings] = {
     # The default input size since 2026-11-29 (docs/RESULTS.md, section 8) and its neighbours.
     "288: tau 0.5, border 3, whitening (default)": S288(),
     "288: tau 1, border 3, whitening": S288(tau=1.0),
+    "288: tau 0.75, border 3, whitening": S288(tau=0.75),
+    "288: tau 0.35, border 3, whitening": S288(tau=0.35),
     "288: tau 0.5, border 2, whitening": S288(border=2),
     "288: tau 0.5, border 4, whitening": S288(border=4),
     "288: tau 0.5, border 3, whitening, l2": S288(normalize="l2"),

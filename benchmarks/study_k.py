@@ -57,7 +57,7 @@ def main() -> None:
                      f"{r['f1'][0]:.3f}±{r['f1'][1]:.3f} |")
         print(lines[-1], flush=True)
     if exact is not None:
-        # not computed twice
+        # memoised, so that score() does not compute the exact scores again
         studyset._SCORES[(id(data), "unsupervised", seeds[0], n, cfg.border, cfg.whiten)] = space, exact
         r = score(data, replace(cfg, n_sampled=n), "unsupervised", seeds[:1])
         lines.append(f"| exact ({n - 1}) | {t_exact:.0f} | 1 | {r['nmi'][0]:.3f} | {r['f1'][0]:.3f} |")

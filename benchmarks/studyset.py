@@ -66,6 +66,7 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
     from anoclust.weighting import position_statistics
 
     k = len(set(data.truth))
+    truth = np.asarray(data.truth)
     runs, sub_nmi = [], []
     for seed in seeds:
         key = (id(data), weighting, seed if weighting == "unsupervised" else 0, settings.n_sampled,
@@ -81,8 +82,7 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
         x = normalize_embeddings(emb, settings.normalize)
         labels = cluster_embeddings(x, k, settings.method, seed)
         runs.append(clustering_scores(data.truth, labels))
-        truth = np.asarray(data.truth)
-        draw = np.random.default_rng(0)
+        draw = np.random.default_rng(0)  # the same subsets for every seed and configuration
         for _ in range(subsets):
             rows = np.sort(draw.choice(len(truth), int(SUBSET_SHARE * len(truth)), replace=False))
             sub_nmi.append(clustering_scores(truth[rows], cluster_embeddings(x[rows], k, settings.method, seed))["nmi"])
