@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from anoclust.datasets import find_images, read_path_list
+from anoclust.estimator import patch_space
 from anoclust.extract import EmbeddingConfig, PatchExtractor
 from anoclust.metrics import clustering_scores
 from anoclust.normals import leave_one_out_scores
@@ -80,7 +81,13 @@ def main(argv=None) -> int:
     scores = res.max_scores
     print(f"ROC AUC of the anomaly score, defects vs the 200 normals: {roc_auc_score(~is_free, scores):.3f}\n")
     extractor = PatchExtractor(EmbeddingConfig(), cache_dir=args.cache)
-    loo = leave_one_out_scores(extractor.extract([Path(p) for p in read_path_list(refs)]).bags)
+    normal_bags = extractor.extract([Path(p) for p in read_path_list(refs)]).bags
+    d = ClusterSettings()
+
+    def space_of(normals: np.ndarray):  # the estimator's patch space (border ring, whitening)
+        return patch_space(normal_bags.shape[1], "reference", normals, d.border, d.whiten, d.max_bank, args.seed)
+
+    loo = leave_one_out_scores(normal_bags, d.max_bank, args.seed, space_of)
     print("| threshold (percentile of leave-one-out scores) | value | normals set apart | defects set apart |")
     print("|---|---|---|---|")
     for q in (50, 75, 90, 95, 99, 100):
