@@ -1,0 +1,59 @@
+"""l2-normalised embeddings with the set-standardised log-norm appended (weights 0.25 / 0.5 / 1).
+
+An exploration (docs/RESULTS.md, section 8), not part of the tool; the five study sets of
+studyset.py in /tmp/exp/studywork, features from the cache in /tmp/anoclust-cache. Prints
+full-set NMI and the mean NMI over 10 random 90% subsets.
+
+    PYTHONPATH=src python benchmarks/explore/pnorm2.py reference
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
+from studyset import embed, study_sets
+
+from anoclust.clustering import cluster_embeddings
+from anoclust.estimator import patch_scores, patch_space, pool_bags
+from anoclust.metrics import clustering_scores
+from anoclust.pipeline import ClusterSettings
+
+sets = study_sets(Path("/tmp/exp/studywork"))
+cfg = ClusterSettings()
+w = sys.argv[1]
+
+
+def variants(e):
+    n = np.linalg.norm(e, axis=1, keepdims=True) + 1e-12
+    out = {"none": e}
+    ln = np.log(n)
+    z = (ln - ln.mean()) / (ln.std() + 1e-12)
+    for b in [0.25, 0.5, 1.0]:
+        out[f"l2+lognorm{b}"] = np.concatenate([e / n, b * z], 1)
+    return out
+
+
+tot = {}
+for ds in sets:
+    e = embed(ds, cfg, "/tmp/anoclust-cache")
+    k = len(set(e.truth))
+    truth = np.array(e.truth)
+    res = {}
+    for seed in [0, 1, 2] if w == "unsupervised" else [0]:
+        sp = patch_space(e.bags.shape[1], w, e.normal_bags, cfg.border, cfg.whiten, cfg.max_bank, seed)
+        s = patch_scores(e.bags, w, e.normal_bags, cfg.n_sampled, cfg.max_bank, seed, sp)
+        emb = pool_bags(e.bags, w, s, cfg.tau, True, None, sp.whitening)[0]
+        for name, x in variants(emb).items():
+            r = [clustering_scores(truth, cluster_embeddings(x, k, "ward", seed))["nmi"]]
+            draw = np.random.default_rng(0)
+            for _ in range(10):
+                rows = np.sort(draw.choice(len(truth), int(0.9 * len(truth)), replace=False))
+                r.append(clustering_scores(truth[rows], cluster_embeddings(x[rows], k, "ward", seed))["nmi"])
+            res.setdefault(name, []).append(r)
+    for name, v in res.items():
+        v = np.array(v)
+        tot[name] = tot.get(name, 0) + v[:, 1:].mean()
+        print(ds.name, w, name, f"full {v[:,0].mean():.3f} subsets {v[:,1:].mean():.3f}", flush=True)
+print("sum of subset means", {k: round(v, 3) for k, v in tot.items()})
