@@ -105,11 +105,13 @@ def main() -> None:
         bags = ragged_bags(extractor, images.paths, mode)
         normal_bags = ragged_bags(extractor, images.normals, mode)
         grids = sorted({g for _, g in bags})
-        print(f"{mode}: {len(grids)} grid shapes, {grids[0]} .. {grids[-1]}; {time.perf_counter() - t:.0f} s", flush=True)
+        seconds = time.perf_counter() - t
+        print(f"{mode}: {len(grids)} grid shapes, {grids[0]} .. {grids[-1]}; {seconds:.0f} s", flush=True)
         emb = embeddings(bags, normal_bags, settings)
         for norm in ("none", "l2"):
             full, sub = scores(truth, normalize_embeddings(emb, norm), k, args.subsets)
-            lines.append(f"| {mode} | {norm} | {full['nmi']:.3f} / {full['f1']:.3f} | {np.mean(sub):.3f}±{np.std(sub):.3f} |")
+            lines.append(f"| {mode} | {norm} | {full['nmi']:.3f} / {full['f1']:.3f} | "
+                         f"{np.mean(sub):.3f}±{np.std(sub):.3f} |")
             print(lines[-1], flush=True)
     Path(args.out).write_text(
         f"Reference weighting, tau {settings.tau}, border {settings.border}, whitening; "

@@ -72,7 +72,8 @@ def main() -> None:
             cells = []
             for d in sets:
                 data = combined(d, spec, args.cache)
-                r = score(data, ClusterSettings(), weighting, seeds if weighting == "unsupervised" else [0], args.subsets)
+                runs = seeds if weighting == "unsupervised" else [0]
+                r = score(data, ClusterSettings(), weighting, runs, args.subsets)
                 cells.append(f"{r['nmi'][0]:.3f} ({r['nmi_sub'][0]:.3f}±{r['nmi_sub'][1]:.3f})"
                              + (f" / {r['f1'][0]:.3f}" if d.name == "mtd" else ""))
             lines.append(f"| {spec} {tuple(data.bags.shape[1:])} | {weighting} | " + " | ".join(cells) + " |")

@@ -45,7 +45,7 @@ for ds in sets:
         low = s[:, keep] <= np.nanpercentile(s, 50)
         # within-image residuals of all kept patches / of the low-score ones
         R_all = (X - X.mean(1, keepdims=True)).reshape(-1, X.shape[-1])
-        mu_low = np.stack([x[l].mean(0) if l.any() else x.mean(0) for x, l in zip(X, low)])
+        mu_low = np.stack([x[m].mean(0) if m.any() else x.mean(0) for x, m in zip(X, low)])
         R_low = (X - mu_low[:, None])[low]
         for name, R in [("all", R_all), ("low", R_low)]:
             if len(R) > 100000:
