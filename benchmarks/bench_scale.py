@@ -61,8 +61,9 @@ def run_one(n: int, data: str, k_sampled: int, cache: str, random: bool = False)
     from sklearn.metrics import normalized_mutual_info_score
 
     from anoclust import clustering
-    from anoclust.estimator import pool_bags
+    from anoclust.estimator import patch_space, pool_bags
     from anoclust.extract import EmbeddingConfig, PatchExtractor
+    from anoclust.pipeline import ClusterSettings
     from anoclust.weighting import unsupervised_scores
 
     imports = start - START
@@ -73,10 +74,12 @@ def run_one(n: int, data: str, k_sampled: int, cache: str, random: bool = False)
         else:
             bags = PatchExtractor(EmbeddingConfig(), cache_dir=cache).extract(paths).bags
     k = len(set(truth))
+    d = ClusterSettings()  # the tool's defaults: border ring, tau, standardised scores
     with mem.stage("scoring"):
-        scores = unsupervised_scores(bags, n_sampled=k_sampled)
+        space = patch_space(bags.shape[1], "unsupervised", None, d.border)
+        scores = unsupervised_scores(bags, n_sampled=k_sampled, space=space)
     with mem.stage("pooling"):
-        embeddings, _ = pool_bags(bags, "unsupervised", scores, tau=1.0, standardize=True)
+        embeddings, _ = pool_bags(bags, "unsupervised", scores, tau=d.tau, standardize=d.standardize)
     with mem.stage("clustering"):
         labels = clustering.cluster_embeddings(embeddings, k, "ward")
     total = time.perf_counter() - start + imports
