@@ -33,7 +33,7 @@ from anoclust.patch_space import PatchSpace, Whitening  # noqa: E402
 from anoclust.patches import aggregate_patches  # noqa: E402
 from anoclust.pipeline import ClusterSettings  # noqa: E402
 from anoclust.weighting import reference_scores, softmax_weights  # noqa: E402
-from studyset import MTD, SUBSET_SHARE  # noqa: E402
+from studyset import MTD, subset_nmis  # noqa: E402
 
 SIZE = 224
 
@@ -79,13 +79,7 @@ def embeddings(bags, normal_bags, settings: ClusterSettings) -> np.ndarray:
 
 
 def scores(truth: np.ndarray, x: np.ndarray, k: int, subsets: int) -> tuple[dict, list[float]]:
-    full = clustering_scores(truth, cluster_embeddings(x, k, "ward", 0))
-    draw = np.random.default_rng(0)  # the same subsets as studyset.score
-    sub = []
-    for _ in range(subsets):
-        rows = np.sort(draw.choice(len(truth), int(SUBSET_SHARE * len(truth)), replace=False))
-        sub.append(clustering_scores(truth[rows], cluster_embeddings(x[rows], k, "ward", 0))["nmi"])
-    return full, sub
+    return clustering_scores(truth, cluster_embeddings(x, k, "ward", 0)), subset_nmis(truth, x, k, subsets=subsets)
 
 
 def main() -> None:

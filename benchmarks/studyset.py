@@ -50,6 +50,22 @@ _SCORES: dict = {}
 SUBSET_SHARE = 0.9
 
 
+def subset_nmis(truth, x: np.ndarray, k: int, method: str = "ward", seed: int = 0, subsets: int = 10) -> list[float]:
+    """NMI of each of `subsets` random 90% subsets of the images, each clustered on its own.
+
+    The subsets depend only on the number of images, so every setting and seed sees the same.
+    """
+    from anoclust.clustering import cluster_embeddings
+
+    truth = np.asarray(truth)
+    draw = np.random.default_rng(0)
+    out = []
+    for _ in range(subsets):
+        rows = np.sort(draw.choice(len(truth), int(SUBSET_SHARE * len(truth)), replace=False))
+        out.append(clustering_scores(truth[rows], cluster_embeddings(x[rows], k, method, seed))["nmi"])
+    return out
+
+
 def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subsets: int = 0) -> dict:
     """Mean and spread over seeds of NMI / ARI / F1 (k = number of classes).
 
@@ -66,7 +82,6 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
     from anoclust.weighting import position_statistics
 
     k = len(set(data.truth))
-    truth = np.asarray(data.truth)
     runs, sub_nmi = [], []
     for seed in seeds:
         key = (id(data), weighting, seed if weighting == "unsupervised" else 0, settings.n_sampled,
@@ -82,10 +97,7 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
         x = normalize_embeddings(emb, settings.normalize)
         labels = cluster_embeddings(x, k, settings.method, seed)
         runs.append(clustering_scores(data.truth, labels))
-        draw = np.random.default_rng(0)  # the same subsets for every seed and configuration
-        for _ in range(subsets):
-            rows = np.sort(draw.choice(len(truth), int(SUBSET_SHARE * len(truth)), replace=False))
-            sub_nmi.append(clustering_scores(truth[rows], cluster_embeddings(x[rows], k, settings.method, seed))["nmi"])
+        sub_nmi += subset_nmis(data.truth, x, k, settings.method, seed, subsets)
     out = {m: (float(np.mean([r[m] for r in runs])), float(np.std([r[m] for r in runs]))) for m in runs[0]}
     if sub_nmi:
         out["nmi_sub"] = (float(np.mean(sub_nmi)), float(np.std(sub_nmi)))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import embed, study_sets
+from studyset import embed, study_sets, subset_nmis
 
 from anoclust.clustering import cluster_embeddings
 from anoclust.estimator import patch_scores, patch_space
@@ -39,10 +39,7 @@ for ds in sets:
         for lam in [0.0, 0.1, 0.2, 0.3]:
             emb = wh(weighted_average(e.bags, ((1 - lam) * a + lam * uk).astype(np.float32)))
             r = [clustering_scores(truth, cluster_embeddings(emb, k, "ward", seed))["nmi"]]
-            draw = np.random.default_rng(0)
-            for _ in range(10):
-                rows = np.sort(draw.choice(len(truth), int(0.9 * len(truth)), replace=False))
-                r.append(clustering_scores(truth[rows], cluster_embeddings(emb[rows], k, "ward", seed))["nmi"])
+            r += subset_nmis(truth, emb, k, seed=seed)
             res.setdefault(lam, []).append(r)
     for lam, v in res.items():
         v = np.array(v)

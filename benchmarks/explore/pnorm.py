@@ -1,4 +1,4 @@
-"""Embedding normalisations at the default settings: none, l2, power 0.5 / 0.75, centred l2.
+"""Embedding normalisations at the default settings: none, l2, power 0.5 / 0.75, centred l2, l2 + log-norm.
 
 An exploration (docs/RESULTS.md, section 8), not part of the tool; the five study sets of
 studyset.py in /tmp/exp/studywork, features from the cache in /tmp/anoclust-cache. Prints
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import embed, study_sets
+from studyset import embed, study_sets, subset_nmis
 
 from anoclust.clustering import cluster_embeddings
 from anoclust.estimator import patch_scores, patch_space, pool_bags
@@ -33,6 +33,10 @@ def variants(e):
     c = e - e.mean(0)
     nc = np.linalg.norm(c, axis=1, keepdims=True) + 1e-12
     out["center_l2"] = c / nc
+    ln = np.log(n)  # l2 with the set-standardised log of the norm appended as one coordinate
+    z = (ln - ln.mean()) / (ln.std() + 1e-12)
+    for b in [0.25, 0.5, 1.0]:
+        out[f"l2+lognorm{b}"] = np.concatenate([e / n, b * z], 1)
     return out
 
 
@@ -48,10 +52,7 @@ for ds in sets:
         emb = pool_bags(e.bags, w, s, cfg.tau, True, None, sp.whitening)[0]
         for name, x in variants(emb).items():
             r = [clustering_scores(truth, cluster_embeddings(x, k, "ward", seed))["nmi"]]
-            draw = np.random.default_rng(0)
-            for _ in range(10):
-                rows = np.sort(draw.choice(len(truth), int(0.9 * len(truth)), replace=False))
-                r.append(clustering_scores(truth[rows], cluster_embeddings(x[rows], k, "ward", seed))["nmi"])
+            r += subset_nmis(truth, x, k, seed=seed)
             res.setdefault(name, []).append(r)
     for name, v in res.items():
         v = np.array(v)

@@ -15,7 +15,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
 from concurrent.futures import ThreadPoolExecutor
 
-from studyset import study_sets
+from studyset import study_sets, subset_nmis
 
 from anoclust.clustering import cluster_embeddings, normalize_embeddings
 from anoclust.estimator import patch_scores, patch_space, pool_bags
@@ -74,11 +74,7 @@ with ThreadPoolExecutor(2) as pool:
             for norm in ["none", "l2"]:
                 x = normalize_embeddings(emb, norm)
                 r = clustering_scores(truth, cluster_embeddings(x, k, "ward", 0))
-                draw = np.random.default_rng(0)
-                sub = []
-                for _ in range(10):
-                    rows = np.sort(draw.choice(len(truth), int(0.9 * len(truth)), replace=False))
-                    sub.append(clustering_scores(truth[rows], cluster_embeddings(x[rows], k, "ward", 0))["nmi"])
+                sub = subset_nmis(truth, x, k)
                 print(
                     ds.name,
                     name,

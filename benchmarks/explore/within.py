@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import embed, study_sets
+from studyset import embed, study_sets, subset_nmis
 
 from anoclust.clustering import cluster_embeddings
 from anoclust.estimator import patch_scores, patch_space, pool_bags
@@ -68,10 +68,7 @@ for ds in sets:
             embs[f"selfref+within_{name}"] = pool_bags(e.bags, "unsupervised", S2, cfg.tau, True, None, wh)[0]
         for name, x in embs.items():
             r = [clustering_scores(truth, cluster_embeddings(x, k, "ward", seed))["nmi"]]
-            draw = np.random.default_rng(0)
-            for _ in range(10):
-                rows = np.sort(draw.choice(n, int(0.9 * n), replace=False))
-                r.append(clustering_scores(truth[rows], cluster_embeddings(x[rows], k, "ward", seed))["nmi"])
+            r += subset_nmis(truth, x, k, seed=seed)
             res.setdefault(name, []).append(r)
     for name, v in res.items():
         v = np.array(v)
