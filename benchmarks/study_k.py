@@ -58,7 +58,7 @@ def main() -> None:
         print(lines[-1], flush=True)
     if exact is not None:
         # memoised, so that score() does not compute the exact scores again
-        studyset._SCORES[(id(data), "unsupervised", seeds[0], n, cfg.border, cfg.whiten)] = space, exact
+        studyset._SCORES[(id(data), "unsupervised", seeds[0], n, cfg.border, cfg.whiten)] = data, space, exact
         r = score(data, replace(cfg, n_sampled=n), "unsupervised", seeds[:1])
         lines.append(f"| exact ({n - 1}) | {t_exact:.0f} | 1 | {r['nmi'][0]:.3f} | {r['f1'][0]:.3f} |")
         print(lines[-1])

@@ -89,9 +89,10 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
         if key not in _SCORES:
             space = patch_space(data.bags.shape[1], weighting, data.normal_bags, settings.border, settings.whiten,
                                 settings.max_bank, seed)
-            _SCORES[key] = space, patch_scores(data.bags, weighting, data.normal_bags, settings.n_sampled,
-                                               settings.max_bank, seed, space)
-        space, scores = _SCORES[key]
+            # the memo holds `data` too, so its id cannot be reused by a later object
+            _SCORES[key] = data, space, patch_scores(data.bags, weighting, data.normal_bags, settings.n_sampled,
+                                                     settings.max_bank, seed, space)
+        _, space, scores = _SCORES[key]
         stats = position_statistics(scores) if settings.position_norm and scores is not None else None
         emb, _ = pool_bags(data.bags, weighting, scores, settings.tau, settings.standardize, stats, space.whitening)
         x = normalize_embeddings(emb, settings.normalize)
