@@ -1,4 +1,5 @@
-"""Embedding normalisations at the default settings: none, l2, power 0.5 / 0.75, centred l2, l2 + log-norm.
+"""Embedding normalisations at the default settings: none, l2, power 0.5 / 0.75, centred l2,
+l2 + log-norm, and truncation to the leading 8 / 16 / 32 principal components (alone or after l2).
 
 An exploration (docs/RESULTS.md, section 8), not part of the tool; the five study sets of
 studyset.py in /tmp/exp/studywork, features from the cache in /tmp/anoclust-cache. Prints
@@ -37,7 +38,16 @@ def variants(e):
     z = (ln - ln.mean()) / (ln.std() + 1e-12)
     for b in [0.25, 0.5, 1.0]:
         out[f"l2+lognorm{b}"] = np.concatenate([e / n, b * z], 1)
+    for p in [8, 16, 32]:  # the leading principal components, without and after l2
+        out[f"pca{p}"] = pca(e, p)
+        out[f"l2+pca{p}"] = pca(e / n, p)
     return out
+
+
+def pca(x, p):
+    c = x - x.mean(0)
+    u, s, _ = np.linalg.svd(c, full_matrices=False)
+    return u[:, :p] * s[:p]
 
 
 tot = {}
