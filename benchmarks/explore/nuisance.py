@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import embed, study_sets, subset_nmis
+from studyset import compare_embeddings
 
-from anoclust.clustering import cluster_embeddings, normalize_embeddings
-from anoclust.estimator import patch_scores, patch_space, pool_bags
-from anoclust.metrics import clustering_scores
+from anoclust.clustering import normalize_embeddings
+from anoclust.estimator import pool_bags
 from anoclust.pipeline import ClusterSettings
+
+TAU = ClusterSettings().tau
 
 
 def background(bags: np.ndarray, scores: np.ndarray, whitening) -> np.ndarray:
@@ -36,34 +37,16 @@ def project_out(x: np.ndarray, b: np.ndarray, r: int) -> np.ndarray:
     return x - (x - x.mean(0)) @ v @ v.T
 
 
-def main() -> None:
-    w = sys.argv[1]
-    cfg = ClusterSettings()
-    seeds = [0, 1, 2] if w == "unsupervised" else [0]
-    totals: dict = {}
-    for ds in study_sets(Path("/tmp/exp/studywork")):
-        e = embed(ds, cfg, "/tmp/anoclust-cache")
-        truth, k = np.array(e.truth), len(set(e.truth))
-        res: dict = {}
-        for seed in seeds:
-            sp = patch_space(e.bags.shape[1], w, e.normal_bags, cfg.border, cfg.whiten, cfg.max_bank, seed)
-            s = patch_scores(e.bags, w, e.normal_bags, cfg.n_sampled, cfg.max_bank, seed, sp)
-            x0 = pool_bags(e.bags, w, s, cfg.tau, True, None, sp.whitening)[0]
-            b = background(e.bags, s, sp.whitening)
-            for r in (0, 4, 8, 16, 32):
-                xr = project_out(x0, b, r) if r else x0
-                for h in ("none", "l2"):
-                    x = normalize_embeddings(xr, h)
-                    full = clustering_scores(truth, cluster_embeddings(x, k, "ward", seed))["nmi"]
-                    res.setdefault(f"r{r} {h}", []).append([full] + subset_nmis(truth, x, k, seed=seed))
-        cells = []
-        for name, v in res.items():
-            v = np.array(v)
-            totals[name] = totals.get(name, 0.0) + v[:, 1:].mean()
-            cells.append(f"{name}: {v[:, 0].mean():.3f} ({v[:, 1:].mean():.3f})")
-        print(ds.name, w, " | ".join(cells), flush=True)
-    print("sum of subset means", {k: round(v, 3) for k, v in totals.items()})
+def variants(e, space, scores, seed):
+    x0 = pool_bags(e.bags, sys.argv[1], scores, TAU, True, None, space.whitening)[0]
+    b = background(e.bags, scores, space.whitening)
+    out = {}
+    for r in (0, 4, 8, 16, 32):
+        xr = project_out(x0, b, r) if r else x0
+        for h in ("none", "l2"):
+            out[f"r{r} {h}"] = normalize_embeddings(xr, h)
+    return out
 
 
 if __name__ == "__main__":
-    main()
+    compare_embeddings(sys.argv[1], variants)
