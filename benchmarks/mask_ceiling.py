@@ -78,8 +78,10 @@ def main() -> None:
             print(lines[-1], flush=True)
         if spec == args.features.split(",")[0]:
             truth = np.array(data.truth)
-            per_class = ["", f"Masks wholly in the border ring, {spec}:", "", "| class | images | share |", "|---|---|---|"]
-            per_class += [f"| {c} | {(truth == c).sum()} | {(~found[truth == c]).mean():.2f} |" for c in sorted(set(truth))]
+            per_class = ["", f"Masks wholly in the border ring, {spec}:", "",
+                         "| class | images | share |", "|---|---|---|"]
+            per_class += [f"| {c} | {(truth == c).sum()} | {(~found[truth == c]).mean():.2f} |"
+                          for c in sorted(set(truth))]
     Path(args.out).write_text("\n".join(lines + per_class) + "\n")
 
 

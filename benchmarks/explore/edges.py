@@ -2,8 +2,8 @@
 
 benchmarks/mask_ceiling.py shows that on MTD 19% of the defect masks lie wholly in the border
 ring the default leaves out (40% of the breaks, 21% of the blowholes), and that pooling over the
-true masks including the ring would score far higher than over their interior part. Each mode here tries
-to make the ring's scores trustworthy, scored with borders 0, 1 and 3 (and l2 at 3):
+true masks including the ring would score far higher than over their interior part. Each mode
+here tries to make the ring's scores trustworthy, scored with borders 0, 1 and 3 (and l2 at 3):
 
 - pad: the resized image is reflect-padded by 32 px before the network and the patch grid
   cropped back, so no patch of the image sees the network's zero padding;
