@@ -9,7 +9,9 @@ features are whitened by the normal patches, as in the default. The mask-pooled 
 ceiling on what any patch weighting can reach with these features: if they stay low, the
 features, not the weights, limit the score. Cells are NMI means over 10 random 90% subsets;
 the last column is the 5-fold cross-validated accuracy of a 1-nearest-neighbour classifier on
-the same embeddings (l2), which says how much of the class is there to be found.
+the same embeddings (l2). Two more tables, for the first spec: the share of each class whose
+mask lies wholly in the border ring, and the default's five clusters with their classes, their
+share of such images and the mean share of the weights on the mask.
 
     PYTHONPATH=src python benchmarks/mask_ceiling.py --features mobilenet_v2@288 --out mask_ceiling.md
 """
@@ -26,7 +28,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from anoclust.clustering import normalize_embeddings  # noqa: E402
+from anoclust.clustering import cluster_embeddings, normalize_embeddings  # noqa: E402
 from anoclust.estimator import patch_scores, patch_space, pool_bags  # noqa: E402
 from anoclust.evaluation import mtd_dataset  # noqa: E402
 from anoclust.patch_space import interior_mask  # noqa: E402
@@ -64,9 +66,9 @@ def main() -> None:
         inner = cells * keep
         found = inner.sum(1) > 0
         tiny = 1e-9  # keeps rows with no mask cell defined; they then pool uniformly
+        default, alpha = pool_bags(data.bags, "reference", scores, cfg.tau, True, None, space.whitening)
         ways = {
-            "default reference weights": pool_bags(data.bags, "reference", scores, cfg.tau, True, None,
-                                                   space.whitening)[0],
+            "default reference weights": default,
             "true mask, interior": pooled(z, np.where(found[:, None], inner, keep) + tiny),
             "true mask, whole grid": pooled(z, cells + tiny),
             "outside the mask, interior": pooled(z, (1 - np.clip(cells, 0, 1)) * keep + tiny),
@@ -77,12 +79,25 @@ def main() -> None:
             lines.append(f"| {spec} | {name} | {found.mean():.2f} | {cols[0]:.3f} | {cols[1]:.3f} | {acc:.2f} |")
             print(lines[-1], flush=True)
         if spec == args.features.split(",")[0]:
-            truth = np.array(data.truth)
-            per_class = ["", f"Masks wholly in the border ring, {spec}:", "",
-                         "| class | images | share |", "|---|---|---|"]
-            per_class += [f"| {c} | {(truth == c).sum()} | {(~found[truth == c]).mean():.2f} |"
-                          for c in sorted(set(truth))]
-    Path(args.out).write_text("\n".join(lines + per_class) + "\n")
+            extra = first_spec_tables(spec, np.array(data.truth), found, cluster_embeddings(default, 5),
+                                      (alpha * cells).sum(1))
+    Path(args.out).write_text("\n".join(lines + extra) + "\n")
+
+
+def first_spec_tables(spec: str, truth: np.ndarray, found: np.ndarray, labels: np.ndarray,
+                      on_mask: np.ndarray) -> list[str]:
+    """Which classes have their masks in the border ring, and where those images end up."""
+    classes = sorted(set(truth))
+    out = ["", f"Masks wholly in the border ring, {spec}:", "", "| class | images | share |", "|---|---|---|"]
+    out += [f"| {c} | {(truth == c).sum()} | {(~found[truth == c]).mean():.2f} |" for c in classes]
+    out += ["", f"The default's Ward clusters (reference, k = 5), {spec}:", "",
+            "| cluster | images | " + " | ".join(classes) + " | masks wholly in the ring | alpha on the mask |",
+            "|---" * (len(classes) + 4) + "|"]
+    for c in range(labels.max() + 1):
+        m = labels == c
+        counts = " | ".join(str(int((truth[m] == t).sum())) for t in classes)
+        out.append(f"| {c} | {m.sum()} | {counts} | {(~found[m]).mean():.2f} | {on_mask[m].mean():.3f} |")
+    return out
 
 
 if __name__ == "__main__":
