@@ -3,9 +3,10 @@
 For each feature spec (study_backbones.py syntax), the MTD embeddings are pooled four ways and
 clustered with Ward (k = 5), with and without l2 normalisation: with the default reference
 weights; uniformly over the true defect mask at the patch grid (interior patches; images whose
-defect lies wholly in the border ring fall back to all interior patches); over the whole grid's
-mask cells without the border ring; and uniformly over the patches outside the mask. Patch
-features are whitened by the normal patches, as in the default. The mask-pooled rows are a
+defect lies wholly in the border ring fall back to all interior patches); over the mask cells of
+the whole grid, border ring included; and uniformly over the interior patches outside the
+mask. Patch features are whitened by the normal patches, as in the default. The mask-pooled
+rows are a
 ceiling on what any patch weighting can reach with these features: if they stay low, the
 features, not the weights, limit the score. Cells are NMI means over 10 random 90% subsets;
 the last column is the 5-fold cross-validated accuracy of a 1-nearest-neighbour classifier on
