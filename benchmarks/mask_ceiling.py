@@ -6,9 +6,8 @@ weights; uniformly over the true defect mask at the patch grid (interior patches
 defect lies wholly in the border ring fall back to all interior patches); over the mask cells of
 the whole grid, border ring included; and uniformly over the interior patches outside the
 mask. Patch features are whitened by the normal patches, as in the default. The mask-pooled
-rows are a
-ceiling on what any patch weighting can reach with these features: if they stay low, the
-features, not the weights, limit the score. Cells are NMI means over 10 random 90% subsets;
+rows are a ceiling on what any patch weighting can reach with these features: if they stay
+low, the features, not the weights, limit the score. Cells are NMI means over 10 random 90% subsets;
 the last column is the 5-fold cross-validated accuracy of a 1-nearest-neighbour classifier on
 the same embeddings (l2). Two more tables, for the first spec: the share of each class whose
 mask lies wholly in the border ring, and the default's five clusters with their classes, their
