@@ -13,7 +13,8 @@ here tries to make the ring's scores trustworthy, scored with borders 0, 1 and 3
 - calibrate: every patch is matched against the whole normal bank, ring patches included; the
   interior keeps its scores, while a ring patch's score is replaced by its robust z-score among
   the set's patches at the same position, mapped onto the interior's median and spread (the
-  position normalisation of the tool's --position-norm, on the ring only).
+  position normalisation of the tool's --position-norm, on the ring only). Here "border b"
+  is the width of the calibrated ring and no patch is left out (border 0: plain scores).
 
 An exploration (docs/RESULTS.md, section 9), not part of the tool. Bags of padded or
 augmented images are kept in /tmp/exp/edgecache.
