@@ -58,12 +58,14 @@ def subset_nmis(truth, x: np.ndarray, k: int, method: str = "ward", seed: int = 
     from anoclust.clustering import cluster_embeddings
 
     truth = np.asarray(truth)
+    return [clustering_scores(truth[rows], cluster_embeddings(x[rows], k, method, seed))["nmi"]
+            for rows in subset_rows(len(truth), subsets)]
+
+
+def subset_rows(n_images: int, subsets: int = 10) -> list[np.ndarray]:
+    """The row indices of the random 90% subsets; they depend only on the number of images."""
     draw = np.random.default_rng(0)
-    out = []
-    for _ in range(subsets):
-        rows = np.sort(draw.choice(len(truth), int(SUBSET_SHARE * len(truth)), replace=False))
-        out.append(clustering_scores(truth[rows], cluster_embeddings(x[rows], k, method, seed))["nmi"])
-    return out
+    return [np.sort(draw.choice(n_images, int(SUBSET_SHARE * n_images), replace=False)) for _ in range(subsets)]
 
 
 def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subsets: int = 0) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import SUBSET_SHARE, embed, study_sets
+from studyset import embed, study_sets, subset_rows
 
 from anoclust.clustering import cluster_embeddings
 from anoclust.estimator import patch_scores, patch_space, pool_bags
@@ -103,8 +103,7 @@ for ds in study_sets(Path("/tmp/exp/studywork")):
         hb, hv = bow(z, alpha, c), vlad(z, alpha, c)
         methods[f"bow{nw}"] = lambda rows, h=hb: cluster_embeddings(h[rows], k, "ward")
         methods[f"vlad{nw}"] = lambda rows, h=hv: cluster_embeddings(h[rows], k, "ward")
-    draw = np.random.default_rng(0)
-    subsets = [np.sort(draw.choice(len(truth), int(SUBSET_SHARE * len(truth)), replace=False)) for _ in range(10)]
+    subsets = subset_rows(len(truth))
     for name, f in methods.items():
         full = clustering_scores(truth, f(np.arange(len(truth))))["nmi"]
         sub = [clustering_scores(truth[r], f(r))["nmi"] for r in subsets]

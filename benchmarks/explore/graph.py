@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import SUBSET_SHARE, embed, study_sets
+from studyset import embed, study_sets, subset_rows
 
 from anoclust.clustering import cluster_embeddings, normalize_embeddings
 from anoclust.estimator import patch_scores, patch_space, pool_bags
@@ -53,8 +53,7 @@ for ds in study_sets(Path("/tmp/exp/studywork")):
     e = embed(ds, cfg, "/tmp/anoclust-cache")
     k = len(set(e.truth))
     truth = np.array(e.truth)
-    draw = np.random.default_rng(0)
-    subsets = [np.sort(draw.choice(len(truth), int(SUBSET_SHARE * len(truth)), replace=False)) for _ in range(10)]
+    subsets = subset_rows(len(truth))
     res = {}
     for seed in seeds:
         sp = patch_space(e.bags.shape[1], w, e.normal_bags, cfg.border, cfg.whiten, cfg.max_bank, seed)

@@ -14,19 +14,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import embed, study_sets, subset_nmis
+from studyset import compare_embeddings
 
-from anoclust.clustering import cluster_embeddings
-from anoclust.estimator import patch_scores, patch_space, pool_bags
-from anoclust.metrics import clustering_scores
+from anoclust.estimator import pool_bags
 from anoclust.pipeline import ClusterSettings
 
-sets = study_sets(Path("/tmp/exp/studywork"))
-cfg = ClusterSettings()
-w = sys.argv[1]
+TAU = ClusterSettings().tau
 
 
-def variants(e):
+def normalisations(e):
     n = np.linalg.norm(e, axis=1, keepdims=True) + 1e-12
     out = {"none": e, "l2": e / n}
     for p in [0.5, 0.75]:
@@ -50,22 +46,9 @@ def pca(x, p):
     return u[:, :p] * s[:p]
 
 
-tot = {}
-for ds in sets:
-    e = embed(ds, cfg, "/tmp/anoclust-cache")
-    k = len(set(e.truth))
-    truth = np.array(e.truth)
-    res = {}
-    for seed in [0, 1, 2] if w == "unsupervised" else [0]:
-        sp = patch_space(e.bags.shape[1], w, e.normal_bags, cfg.border, cfg.whiten, cfg.max_bank, seed)
-        s = patch_scores(e.bags, w, e.normal_bags, cfg.n_sampled, cfg.max_bank, seed, sp)
-        emb = pool_bags(e.bags, w, s, cfg.tau, True, None, sp.whitening)[0]
-        for name, x in variants(emb).items():
-            r = [clustering_scores(truth, cluster_embeddings(x, k, "ward", seed))["nmi"]]
-            r += subset_nmis(truth, x, k, seed=seed)
-            res.setdefault(name, []).append(r)
-    for name, v in res.items():
-        v = np.array(v)
-        tot[name] = tot.get(name, 0) + v[:, 1:].mean()
-        print(ds.name, w, name, f"full {v[:,0].mean():.3f} subsets {v[:,1:].mean():.3f}", flush=True)
-print("sum of subset means", {k: round(v, 3) for k, v in tot.items()})
+def variants(e, space, scores, seed):
+    return normalisations(pool_bags(e.bags, sys.argv[1], scores, TAU, True, None, space.whitening)[0])
+
+
+if __name__ == "__main__":
+    compare_embeddings(sys.argv[1], variants)

@@ -14,64 +14,48 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import embed, study_sets, subset_nmis
+from studyset import compare_embeddings
 
-from anoclust.clustering import cluster_embeddings
-from anoclust.estimator import patch_scores, patch_space, pool_bags
-from anoclust.metrics import clustering_scores
+from anoclust.estimator import pool_bags
 from anoclust.patch_space import PatchSpace, Whitening
 from anoclust.pipeline import ClusterSettings
 from anoclust.weighting import reference_scores, unsupervised_scores
 
-sets = study_sets(Path("/tmp/exp/studywork"))
-cfg = ClusterSettings()
-only = sys.argv[1].split(",") if len(sys.argv) > 1 else None
-tot = {}
-for ds in sets:
-    if only and ds.name not in only:
-        continue
-    e = embed(ds, cfg, "/tmp/anoclust-cache")
-    k = len(set(e.truth))
-    truth = np.array(e.truth)
-    n = len(truth)
-    res = {}
-    for seed in [0, 1, 2]:
-        rng = np.random.default_rng(seed)
-        sp = patch_space(e.bags.shape[1], "unsupervised", None, cfg.border, cfg.whiten, cfg.max_bank, seed)
-        s = patch_scores(e.bags, "unsupervised", None, cfg.n_sampled, cfg.max_bank, seed, sp)
-        embs = {"unsup": pool_bags(e.bags, "unsupervised", s, cfg.tau, True, None, None)[0]}
-        keep = sp.keep
-        X = e.bags[:, keep].astype(np.float32)  # (n, m, d)
-        low = s[:, keep] <= np.nanpercentile(s, 50)
-        # within-image residuals of all kept patches / of the low-score ones
-        R_all = (X - X.mean(1, keepdims=True)).reshape(-1, X.shape[-1])
-        mu_low = np.stack([x[m].mean(0) if m.any() else x.mean(0) for x, m in zip(X, low)])
-        R_low = (X - mu_low[:, None])[low]
-        for name, R in [("all", R_all), ("low", R_low)]:
-            if len(R) > 100000:
-                R = R[rng.choice(len(R), 100000, replace=False)]
-            wh = Whitening.fit(R)
-            space = PatchSpace(keep, wh)
-            # A: unsupervised scores in the within-whitened space
-            sA = unsupervised_scores(e.bags, n_sampled=cfg.n_sampled, random_state=seed, space=space)
-            embs[f"unsup+within_{name}"] = pool_bags(e.bags, "unsupervised", sA, cfg.tau, True, None, wh)[0]
-            # B: self-referenced bank (cross-fitted low-score patches) in that space
-            fold = rng.permutation(n) % 2
-            lowfull = np.isfinite(s) & (s <= np.nanpercentile(s, 50))
-            S2 = np.full(s.shape, np.nan, np.float32)
-            for f in (0, 1):
-                src = fold == f
-                P = e.bags[src][lowfull[src]].astype(np.float32)
-                if len(P) > 60000:
-                    P = P[rng.choice(len(P), 60000, replace=False)]
-                S2[~src] = reference_scores(e.bags[~src], P, space=space)
-            embs[f"selfref+within_{name}"] = pool_bags(e.bags, "unsupervised", S2, cfg.tau, True, None, wh)[0]
-        for name, x in embs.items():
-            r = [clustering_scores(truth, cluster_embeddings(x, k, "ward", seed))["nmi"]]
-            r += subset_nmis(truth, x, k, seed=seed)
-            res.setdefault(name, []).append(r)
-    for name, v in res.items():
-        v = np.array(v)
-        tot[name] = tot.get(name, 0) + v[:, 1:].mean()
-        print(ds.name, name, f"full {v[:,0].mean():.3f}±{v[:,0].std():.3f} subsets {v[:,1:].mean():.3f}", flush=True)
-print("sum of subset means", {k: round(v, 3) for k, v in tot.items()})
+CFG = ClusterSettings()
+
+
+def variants(e, space, s, seed):
+    rng = np.random.default_rng(seed)
+    n = len(e.bags)
+    embs = {"unsup": pool_bags(e.bags, "unsupervised", s, CFG.tau, True, None, None)[0]}
+    keep = space.keep
+    X = e.bags[:, keep].astype(np.float32)  # (n, m, d)
+    low = s[:, keep] <= np.nanpercentile(s, 50)
+    # within-image residuals of all kept patches / of the low-score ones
+    R_all = (X - X.mean(1, keepdims=True)).reshape(-1, X.shape[-1])
+    mu_low = np.stack([x[m].mean(0) if m.any() else x.mean(0) for x, m in zip(X, low)])
+    R_low = (X - mu_low[:, None])[low]
+    for name, R in [("all", R_all), ("low", R_low)]:
+        if len(R) > 100000:
+            R = R[rng.choice(len(R), 100000, replace=False)]
+        wh = Whitening.fit(R)
+        within = PatchSpace(keep, wh)
+        # A: unsupervised scores in the within-whitened space
+        sA = unsupervised_scores(e.bags, n_sampled=CFG.n_sampled, random_state=seed, space=within)
+        embs[f"unsup+within_{name}"] = pool_bags(e.bags, "unsupervised", sA, CFG.tau, True, None, wh)[0]
+        # B: self-referenced bank (cross-fitted low-score patches) in that space
+        fold = rng.permutation(n) % 2
+        lowfull = np.isfinite(s) & (s <= np.nanpercentile(s, 50))
+        S2 = np.full(s.shape, np.nan, np.float32)
+        for f in (0, 1):
+            src = fold == f
+            P = e.bags[src][lowfull[src]].astype(np.float32)
+            if len(P) > 60000:
+                P = P[rng.choice(len(P), 60000, replace=False)]
+            S2[~src] = reference_scores(e.bags[~src], P, space=within)
+        embs[f"selfref+within_{name}"] = pool_bags(e.bags, "unsupervised", S2, CFG.tau, True, None, wh)[0]
+    return embs
+
+
+if __name__ == "__main__":
+    compare_embeddings("unsupervised", variants, only=sys.argv[1].split(",") if len(sys.argv) > 1 else None)

@@ -12,11 +12,11 @@ reference too: fitted with it, it adapts to that image and its score comes out t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .errors import AnoclustError
-from collections.abc import Callable
-
 from .patch_space import PatchSpace
 from .weighting import build_bank, reference_scores
 
@@ -53,7 +53,8 @@ def resolve_normal_threshold(
     if weighting != "reference" or normal_bags is None:
         raise AnoclustError("--normal-threshold needs reference weighting and normal images (--normal DIR|LIST)")
     if setting == "auto":
-        return float(np.percentile(leave_one_out_scores(normal_bags, max_bank, random_state, space_of), NORMAL_PERCENTILE))
+        scores = leave_one_out_scores(normal_bags, max_bank, random_state, space_of)
+        return float(np.percentile(scores, NORMAL_PERCENTILE))
     try:
         return float(setting)
     except (TypeError, ValueError):
