@@ -107,6 +107,13 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
     return out
 
 
+def spread_scaled(x: np.ndarray) -> np.ndarray:
+    """x centred and divided by its root mean square distance to the centre, so that embeddings
+    of different scales can be concatenated with equal say."""
+    c = x - x.mean(0)
+    return c / (np.sqrt((c**2).sum(1).mean()) + 1e-12)
+
+
 def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/tmp/exp/studywork"),
                        cache: str = "/tmp/anoclust-cache") -> dict:
     """Score alternative image embeddings built from the default patch scores, on every study set.

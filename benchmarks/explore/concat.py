@@ -14,17 +14,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import compare_embeddings
+from studyset import compare_embeddings, spread_scaled
 
 from anoclust.estimator import pool_bags
 from anoclust.pipeline import ClusterSettings
 
 TAU = ClusterSettings().tau
-
-
-def spread_scaled(x: np.ndarray) -> np.ndarray:
-    c = x - x.mean(0)
-    return c / (np.sqrt((c**2).sum(1).mean()) + 1e-12)
 
 
 def variants(e, space, scores, seed):

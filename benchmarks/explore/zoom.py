@@ -1,16 +1,17 @@
 """A second, closer look: crop each image around where its weights peak and embed the crop too.
 
-MTD's defects cover 9% of an image on average, so at the default 288 px resize a blowhole or a
-fray falls on a handful of patches. Here each image is cropped again from the original file: a
-box of half its width and height, centred on the peak of its (lightly smoothed) weight map,
-resized to the default input size and run through the same backbone. The crop's patches are
-scored and weighted like the whole image's: against the set's other crops (unsupervised), or
-against crops of the normal images at the 3 x 3 grid of centres 1/4, 1/2, 3/4 (reference), with
-whitening fitted on those (the crops' border ring is left out as usual). Variants: the crop's embedding alone; the whole-image and the crop
-embeddings concatenated, each divided by its spread over the set; the same with each half
-l2-normalised. As a control, the same with crops at random centres, to tell a closer look at
-the defect from the gain any second embedding might bring. An exploration (docs/RESULTS.md,
-section 10), not part of the tool; crop bags are kept in /tmp/exp/zoomcache.
+MTD's defects cover about 9% of an image, so at the default 288 px resize a blowhole or a fray
+falls on a handful of patches. Here each image is cropped again from its file: a box of a share
+of its width and height (default one half), centred on the peak of its lightly smoothed weight
+map, resized to the default input size and run through the same backbone. The crop's patches
+are scored and weighted like the whole image's: against the set's other crops (unsupervised),
+or against crops of the normal images at the 3 x 3 grid of centres 1/4, 1/2, 3/4 (reference),
+whitened by those; the crops' border ring is left out as usual. Variants: the crop's embedding
+alone; the whole-image and the crop embeddings concatenated, each divided by its spread over
+the set; the same with each half l2-normalised. As a control, crops at random centres, to tell
+a closer look at the defect from the gain any second embedding might bring. An exploration
+(docs/RESULTS.md, section 10), not part of the tool. Crop bags are kept in /tmp/exp/zoomcache
+(delete it when the defaults change: the crops' centres come from the default weights).
 
     PYTHONPATH=src python benchmarks/explore/zoom.py reference|unsupervised [SHARES [--no-control]]
 
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import compare_embeddings
+from studyset import compare_embeddings, spread_scaled
 
 from anoclust.estimator import patch_scores, patch_space, pool_bags
 from anoclust.pipeline import ClusterSettings
@@ -81,11 +82,6 @@ def normal_crop_bags(e, share: float) -> np.ndarray | None:
     grid = [(x, y) for y in (0.25, 0.5, 0.75) for x in (0.25, 0.5, 0.75)]
     return crop_bags([p for p in normals for _ in grid], np.array(grid * len(normals)), share,
                      f"{e.dataset.name}-normals")
-
-
-def spread_scaled(x: np.ndarray) -> np.ndarray:
-    c = x - x.mean(0)
-    return c / (np.sqrt((c**2).sum(1).mean()) + 1e-12)
 
 
 def l2(x: np.ndarray) -> np.ndarray:
