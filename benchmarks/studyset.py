@@ -80,7 +80,7 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
     distribution; the subset mean tells a setting that is better from one that got lucky.
     """
     from anoclust.clustering import cluster_embeddings, normalize_embeddings
-    from anoclust.estimator import patch_scores, patch_space, pool_bags
+    from anoclust.estimator import embedding_whitening, patch_scores, patch_space, pool_bags
     from anoclust.weighting import position_statistics
 
     k = len(set(data.truth))
@@ -92,11 +92,13 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
             space = patch_space(data.bags.shape[1], weighting, data.normal_bags, settings.border, settings.whiten,
                                 settings.max_bank, seed)
             # the memo holds `data` too, so its id cannot be reused by a later object
-            _SCORES[key] = data, space, patch_scores(data.bags, weighting, data.normal_bags, settings.n_sampled,
-                                                     settings.max_bank, seed, space)
-        _, space, scores = _SCORES[key]
+            _SCORES[key] = (data, embedding_whitening(space, weighting, data.bags, settings.whiten, settings.max_bank,
+                                                      seed),
+                            patch_scores(data.bags, weighting, data.normal_bags, settings.n_sampled,
+                                         settings.max_bank, seed, space))
+        _, pooled, scores = _SCORES[key]
         stats = position_statistics(scores) if settings.position_norm and scores is not None else None
-        emb, _ = pool_bags(data.bags, weighting, scores, settings.tau, settings.standardize, stats, space.whitening)
+        emb, _ = pool_bags(data.bags, weighting, scores, settings.tau, settings.standardize, stats, pooled)
         x = normalize_embeddings(emb, settings.normalize)
         labels = cluster_embeddings(x, k, settings.method, seed)
         runs.append(clustering_scores(data.truth, labels))

@@ -57,6 +57,26 @@ def test_save_load_round_trip_without_pickle(tmp_path):
     assert np.allclose(a.distances, b.distances, rtol=1e-4)
 
 
+def test_unsupervised_embeddings_whitened_within_images_and_kept_by_saved_models(tmp_path):
+    from anoclust.ordering import canonical_order
+    from anoclust.patch_space import within_image_whitening
+
+    bags, _ = defect_bags([0, 1, 2])
+    plain = AnomalyClustering(n_clusters=3, weighting="unsupervised", tau=0.1, whiten=False).fit(bags)
+    est = AnomalyClustering(n_clusters=3, weighting="unsupervised", tau=0.1).fit(bags)
+    # Same scores and weights; the embeddings are the plain ones mapped by the whitening fitted
+    # on the bags' within-image variation (in the estimator's canonical row order).
+    assert np.allclose(est.weights_, plain.weights_)
+    w = within_image_whitening(bags[canonical_order(bags)], random_state=0)
+    assert np.allclose(est.embeddings_, w(plain.embeddings_), atol=1e-4)
+    est.save(tmp_path / "model")
+    back = AnomalyClustering.load(tmp_path / "model")
+    new, _ = defect_bags([0, 2], n_per=4, seed=5)
+    a, b = est.assign(new), back.assign(new)
+    assert np.array_equal(a.labels, b.labels) and np.allclose(a.distances, b.distances, rtol=1e-4)
+    assert np.array_equal(est.assign(bags).labels, est.labels_)
+
+
 def test_incompatible_model_folders_are_refused(tmp_path):
     bags, _ = defect_bags([0, 1])
     AnomalyClustering(weighting="uniform").fit(bags).save(tmp_path / "m")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from anoclust.patch_space import PatchSpace, Whitening, interior_mask
+from anoclust.patch_space import PatchSpace, Whitening, interior_mask, within_image_whitening
 from anoclust.weighting import build_bank, reference_scores, softmax_weights, unsupervised_scores
 
 
@@ -30,6 +30,21 @@ def test_whitening_makes_normal_covariance_the_identity():
     # Shrinkage towards a scaled identity bounds the gain of the direction normals barely use.
     shrunk = Whitening.fit(x, shrinkage=0.5)
     assert np.abs(np.linalg.eigvalsh(shrunk.matrix)).max() < np.abs(np.linalg.eigvalsh(w.matrix)).max()
+
+
+def test_within_image_whitening_hand_computed():
+    # 4 images of 4 patches in 2-D: the images differ along x (offsets 0, 10, 20, 30) and their
+    # patches vary only along y (+1, -1, +1, -1). Around each image's mean the 16 patches have
+    # covariance diag(0, 16/15) (ddof 1); shrinkage 0.5 towards trace/2 = 8/15 gives
+    # diag(4/15, 12/15), so the map scales x by sqrt(15/4) and y by sqrt(15/12): the direction
+    # in which the images differ is not damped, the within-image one is.
+    y = np.array([1.0, -1.0, 1.0, -1.0])
+    bags = np.stack([np.stack([np.full(4, 10.0 * i), y], 1) for i in range(4)]).astype(np.float32)
+    w = within_image_whitening(bags, max_patches=100, shrinkage=0.5)
+    assert np.allclose(w.mean, 0.0, atol=1e-6)
+    assert np.allclose(w.matrix, np.diag([np.sqrt(15 / 4), np.sqrt(15 / 12)]), atol=1e-5)
+    # A sample of the patches (seeded) gives a fit of the same kind.
+    assert within_image_whitening(bags, max_patches=8, random_state=1, shrinkage=0.5).matrix.shape == (2, 2)
 
 
 def test_whitening_commutes_with_weighted_averages():

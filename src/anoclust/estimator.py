@@ -15,7 +15,7 @@ from .images import DEFAULT_IMAGE_SIZE
 from .model_selection import choose_k
 from .normals import resolve_normal_threshold
 from .ordering import canonical_order, take_rows
-from .patch_space import PatchSpace, Whitening, interior_mask
+from .patch_space import PatchSpace, Whitening, interior_mask, within_image_whitening
 from .prediction import Normalizer, calibrate_thresholds, centre_distances, new_patch_scores, scoring_state
 from .weighting import (
     WEIGHTINGS,
@@ -68,6 +68,20 @@ def patch_space(
     if whiten and weighting == "reference" and normal_bags is not None:
         whitening = Whitening.fit(build_bank(normal_bags, max_bank, random_state))
     return PatchSpace(keep, whitening)
+
+
+def embedding_whitening(
+    space: PatchSpace, weighting: str, bags: np.ndarray, whiten: bool = True, max_bank: int = 100_000,
+    random_state: int | None = 0,
+) -> Whitening | None:
+    """The map applied to the pooled embeddings: the patch space's whitening by the normals
+    (reference weighting), or the whitening by within-image variation (unsupervised weighting;
+    patch_space.py); None for uniform and max pooling or with whiten=False."""
+    if space.whitening is not None:
+        return space.whitening
+    if whiten and weighting == "unsupervised":
+        return within_image_whitening(bags, max_bank, random_state)
+    return None
 
 
 def patch_scores(
@@ -127,7 +141,8 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
 
     border: outer rings of the patch grid that are not scored or weighted; whiten: with
     reference weighting, measure patch distances (and the embeddings) after whitening by the
-    normal patches (anoclust.patch_space; defaults chosen in docs/RESULTS.md, section 6).
+    normal patches; with unsupervised weighting, whiten the embeddings by the patches' variation
+    within their own image (anoclust.patch_space; docs/RESULTS.md, sections 6 and 11).
     n_clusters="auto" picks k in 2..k_max with anoclust.model_selection.choose_k (k_diagnostics_).
     normal_threshold (None, "auto" or a number; reference weighting only): images whose largest
     patch score is below it get label -2 (NORMAL) and are not clustered (normals_, normal_threshold_).
@@ -269,8 +284,9 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         # (2, 0) when unused, so a saved model always holds the array.
         use = self.position_norm and scores is not None
         self.position_stats_ = position_statistics(scores) if use else np.zeros((2, 0))
+        pooled = embedding_whitening(space, self.weighting_, bags, self.whiten, self.max_bank, self.random_state)
         embeddings, weights = pool_bags(
-            bags, self.weighting_, scores, self.tau, self.standardize, self._position_stats(), space.whitening
+            bags, self.weighting_, scores, self.tau, self.standardize, self._position_stats(), pooled
         )
         normals = np.zeros(len(bags), dtype=bool)
         if self.normal_threshold_ is not None:
@@ -281,6 +297,8 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         self._scoring_state = scoring_state(
             bags, self.weighting_, normal_bags, self.n_sampled, self.max_bank, self.random_state, space
         )
+        if pooled is not None and pooled is not space.whitening:
+            self._scoring_state.update(pooled_whiten_mean=pooled.mean, pooled_whiten_matrix=pooled.matrix)
 
         n, (m, d) = len(X), bags.shape[1:]
         self.labels_ = np.full(n, UNREADABLE, dtype=np.int64)
@@ -304,13 +322,15 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
     def _position_stats(self) -> np.ndarray | None:
         return self.position_stats_ if self.position_stats_.size else None
 
+    def _whitening(self, name: str) -> Whitening | None:
+        state = self._scoring_state
+        if f"{name}_mean" not in state:
+            return None
+        return Whitening(np.asarray(state[f"{name}_mean"]), np.asarray(state[f"{name}_matrix"]))
+
     def _patch_space(self) -> PatchSpace:
         """The fitted patch space: the border from the parameters, whitening from the state."""
-        state = self._scoring_state
-        whitening = None
-        if "whiten_mean" in state:
-            whitening = Whitening(np.asarray(state["whiten_mean"]), np.asarray(state["whiten_matrix"]))
-        return PatchSpace(interior_mask(self.patch_shape_[0], self.border), whitening)
+        return PatchSpace(interior_mask(self.patch_shape_[0], self.border), self._whitening("whiten"))
 
     def _cluster(self, embeddings: np.ndarray) -> np.ndarray:
         """Cluster the clustering space; sets n_clusters_, centres and the unknown thresholds."""
@@ -349,8 +369,9 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
             return out
         space = self._patch_space()
         scores = new_patch_scores(bags, self.weighting_, self._scoring_state, space)
+        pooled = self._whitening("pooled_whiten") or space.whitening
         embeddings, _ = pool_bags(
-            bags, self.weighting_, scores, self.tau, self.standardize, self._position_stats(), space.whitening
+            bags, self.weighting_, scores, self.tau, self.standardize, self._position_stats(), pooled
         )
         dist = centre_distances(self._normalizer(embeddings), self.cluster_centers_)
         nearest = dist.argmin(1)

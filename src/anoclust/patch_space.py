@@ -11,8 +11,14 @@ Two corrections to the plain method, both measured in docs/RESULTS.md:
   identity, with shrinkage towards a scaled identity so that directions normal patches barely
   use are not blown up without limit). Differences along directions in which normal parts vary
   anyway (lighting, surface grain) then count less than differences normal parts never show.
-  It needs normal images, so the unsupervised weighting does not use it: whitening by the
-  defect images themselves was measured and is worse.
+  It needs normal images, so the unsupervised weighting does not use it for its scores:
+  whitening by the defect images themselves was measured and is worse.
+- **Whitening by within-image variation** (unsupervised weighting, embeddings only). Without
+  normals, the pooled embeddings are whitened by the variation of the set's patches around
+  their own image's mean. That variation is what tells parts of one image apart (surface
+  grain, shading, a part's outline against its background), not what tells one image's class
+  from another's, so its strong directions count less when the images are clustered. Heavier
+  shrinkage than above, because the defects are in the fit too.
 
 Everything meets as arrays: a boolean mask over the patch grid and an affine map.
 """
@@ -25,6 +31,8 @@ import numpy as np
 
 # Share of the covariance replaced by a scaled identity (docs/RESULTS.md, "whitening").
 SHRINKAGE = 0.1
+# The same for the within-image whitening of the unsupervised weighting (docs/RESULTS.md, section 11).
+WITHIN_SHRINKAGE = 0.5
 
 
 def interior_mask(n_patches: int, border: int) -> np.ndarray:
@@ -46,7 +54,7 @@ def interior_mask(n_patches: int, border: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Whitening:
-    """x -> (x - mean) @ matrix, fitted on normal patches (see module docstring)."""
+    """x -> (x - mean) @ matrix, fitted on patch features (see module docstring)."""
 
     mean: np.ndarray  # (D,)
     matrix: np.ndarray  # (D, D), symmetric
@@ -70,6 +78,20 @@ class Whitening:
         """Whiten the last axis of x (patch features, or embeddings: the map is affine, so it
         commutes with any weighted average whose weights sum to one)."""
         return ((np.asarray(x, dtype=np.float32) - self.mean) @ self.matrix).astype(np.float32)
+
+
+def within_image_whitening(
+    bags: np.ndarray, max_patches: int = 100_000, random_state: int | None = 0, shrinkage: float = WITHIN_SHRINKAGE
+) -> Whitening:
+    """Whitening fitted on the patches of (N, M, D) bags centred on their own image's mean
+    (all patches, border ring included; at most max_patches of them, drawn with the seed)."""
+    n, m, _ = bags.shape
+    rng = np.random.default_rng(random_state)
+    pick = rng.choice(n * m, min(max_patches, n * m), replace=False)
+    rows, cols = np.divmod(np.sort(pick), m)
+    means = np.stack([np.asarray(b, dtype=np.float32).mean(0) for b in bags])  # one image at a time
+    centred = np.asarray(bags[rows, cols], dtype=np.float32) - means[rows]
+    return Whitening.fit(centred, shrinkage=shrinkage)
 
 
 @dataclass(frozen=True)

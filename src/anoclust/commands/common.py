@@ -59,7 +59,8 @@ def add_method_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -
     p.add_argument("--border", type=non_negative_int, default=d.border, metavar="RINGS",
                    help="outer rings of the patch grid left out of scoring and weighting (default %(default)s)")
     p.add_argument("--whiten", action=argparse.BooleanOptionalAction, default=d.whiten,
-                   help="reference weighting: compare patches after whitening by the normal patches "
+                   help="reference weighting: compare patches after whitening by the normal patches; "
+                        "unsupervised: whiten the embeddings by the patches' variation within each image "
                         "(default %(default)s)")
     p.add_argument("--n-sampled", type=positive_int, default=d.n_sampled,
                    help="other images sampled per image by the unsupervised score (default %(default)s)")
