@@ -1,6 +1,6 @@
 """Which patches are scored, and in what geometry their distances are measured.
 
-Two corrections to the plain method, both measured in docs/RESULTS.md:
+Three corrections to the plain method, all measured in docs/RESULTS.md:
 
 - **Border ring.** Patches on the outermost rings of the grid see the network's zero padding
   and the edge of the crop. Their scores measure that, not the part: on MTD the largest patch
