@@ -124,6 +124,10 @@ def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/
     Ward (k = number of classes); one line per set prints the full-set NMI and, in brackets,
     the mean over the 10 random 90% subsets (seeds 0-2 for the unsupervised weighting, seed 0
     otherwise). Returns the sum over the sets of the subset means, per variant.
+
+    space.whitening is the reference weighting's map. The unsupervised default's embedding map
+    (RESULTS section 11) is anoclust.estimator.embedding_whitening, which the scripts written
+    before that section do not apply: their unsupervised "default" is the earlier one.
     """
     from anoclust.clustering import cluster_embeddings
     from anoclust.estimator import patch_scores, patch_space
