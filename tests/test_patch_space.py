@@ -43,8 +43,6 @@ def test_within_image_whitening_hand_computed():
     w = within_image_whitening(bags, max_patches=100, shrinkage=0.5)
     assert np.allclose(w.mean, 0.0, atol=1e-6)
     assert np.allclose(w.matrix, np.diag([np.sqrt(15 / 4), np.sqrt(15 / 12)]), atol=1e-5)
-    # A sample of the patches (seeded) gives a fit of the same kind.
-    assert within_image_whitening(bags, max_patches=8, random_state=1, shrinkage=0.5).matrix.shape == (2, 2)
 
 
 def test_whitening_commutes_with_weighted_averages():

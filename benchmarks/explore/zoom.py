@@ -17,7 +17,9 @@ a closer look at the defect from the gain any second embedding might bring. An e
 
 SHARES (default 0.5; a comma-separated list) is the crop's side as a share of the image's;
 with several, "peak all" concatenates the whole image and every crop. --no-control skips the
-random-centre crops.
+random-centre crops. --within pools the unsupervised weighting's whole-image and crop
+embeddings with the within-image whitening of section 11 (the default since then; the
+section 10 numbers were measured without it).
 """
 
 import sys
@@ -31,12 +33,13 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
 from studyset import compare_embeddings, spread_scaled
 
-from anoclust.estimator import patch_scores, patch_space, pool_bags
+from anoclust.estimator import embedding_whitening, patch_scores, patch_space, pool_bags
 from anoclust.pipeline import ClusterSettings
 
 CFG = ClusterSettings()
 SHARES = [float(v) for v in sys.argv[2].split(",")] if len(sys.argv) > 2 else [0.5]  # crop side / image side
 CONTROL = "--no-control" not in sys.argv
+WITHIN = "--within" in sys.argv
 CACHE = Path("/tmp/exp/zoomcache")
 _EXTRACTOR = CFG.extractor()
 
@@ -90,7 +93,13 @@ def l2(x: np.ndarray) -> np.ndarray:
 
 def variants(e, space, scores, seed):
     weighting = sys.argv[1]
-    whole, weights = pool_bags(e.bags, weighting, scores, CFG.tau, True, None, space.whitening)
+
+    def pooling_map(bags, bag_space):
+        if WITHIN:
+            return embedding_whitening(bag_space, weighting, bags, True, CFG.max_bank, seed)
+        return bag_space.whitening
+
+    whole, weights = pool_bags(e.bags, weighting, scores, CFG.tau, True, None, pooling_map(e.bags, space))
     paths = e.dataset.images.paths
     assert len(paths) == len(whole), "study sets have no unreadable images"
     centres = {"peak": peak_centres(weights)}
@@ -104,7 +113,7 @@ def variants(e, space, scores, seed):
             bags = crop_bags(paths, c, share, f"{e.dataset.name}-{weighting}-{seed}-{how}")
             crop_space = patch_space(bags.shape[1], weighting, normal_bags, CFG.border, CFG.whiten, CFG.max_bank, seed)
             s = patch_scores(bags, weighting, normal_bags, CFG.n_sampled, CFG.max_bank, seed, crop_space)
-            crop = pool_bags(bags, weighting, s, CFG.tau, True, None, crop_space.whitening)[0]
+            crop = pool_bags(bags, weighting, s, CFG.tau, True, None, pooling_map(bags, crop_space))[0]
             out[f"{how} crop{tag}"] = crop
             out[f"{how} both{tag}"] = np.concatenate([spread_scaled(whole), spread_scaled(crop)], 1)
             out[f"{how} both l2{tag}"] = np.concatenate([l2(whole), l2(crop)], 1)
