@@ -120,8 +120,9 @@ def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/
                        cache: str = "/tmp/anoclust-cache") -> dict:
     """Score alternative image embeddings built from the default patch scores, on every study set.
 
-    variants(embedded, space, scores, seed) -> {name: (N, D) embeddings}. Each is clustered with
-    Ward (k = number of classes); one line per set prints the full-set NMI and, in brackets,
+    variants(embedded, space, scores, seed) -> {name: (N, D) embeddings, or a function from row
+    indices to cluster labels of those rows}. Embeddings are clustered with Ward (k = number of
+    classes); one line per set prints the full-set NMI and, in brackets,
     the mean over the 10 random 90% subsets (seeds 0-2 for the unsupervised weighting, seed 0
     otherwise). Returns the sum over the sets of the subset means, per variant.
 
@@ -140,13 +141,14 @@ def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/
             continue
         e = embed(ds, cfg, cache)
         truth, k = np.array(e.truth), len(set(e.truth))
+        rows = [np.arange(len(truth))] + subset_rows(len(truth))  # the full set, then the subsets
         res: dict = {}
         for seed in seeds:
             space = patch_space(e.bags.shape[1], weighting, e.normal_bags, cfg.border, cfg.whiten, cfg.max_bank, seed)
             s = patch_scores(e.bags, weighting, e.normal_bags, cfg.n_sampled, cfg.max_bank, seed, space)
             for name, x in variants(e, space, s, seed).items():
-                full = clustering_scores(truth, cluster_embeddings(x, k, "ward", seed))["nmi"]
-                res.setdefault(name, []).append([full] + subset_nmis(truth, x, k, seed=seed))
+                cluster = x if callable(x) else (lambda r, x=x, seed=seed: cluster_embeddings(x[r], k, "ward", seed))
+                res.setdefault(name, []).append([clustering_scores(truth[r], cluster(r))["nmi"] for r in rows])
         cells = []
         for name, v in res.items():
             v = np.array(v)

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import embed, study_sets, subset_rows
+from studyset import compare_embeddings
 
 from anoclust.clustering import cluster_embeddings
-from anoclust.estimator import patch_scores, patch_space, pool_bags
+from anoclust.estimator import pool_bags
 from anoclust.metrics import clustering_scores
 from anoclust.pipeline import ClusterSettings
 from anoclust.weighting import softmax_weights
@@ -77,36 +77,23 @@ def lda_cluster(x, k, iters=10):
     return labels
 
 
-w = sys.argv[1] if len(sys.argv) > 1 else "reference"
-only = sys.argv[2].split(",") if len(sys.argv) > 2 else None
-cfg = ClusterSettings()
-tot = {}
-for ds in study_sets(Path("/tmp/exp/studywork")):
-    if only and ds.name not in only:
-        continue
-    e = embed(ds, cfg, "/tmp/anoclust-cache")
+def variants(e, space, scores, seed):
+    cfg = ClusterSettings()
     k = len(set(e.truth))
-    truth = np.array(e.truth)
-    sp = patch_space(e.bags.shape[1], w, e.normal_bags, cfg.border, cfg.whiten, cfg.max_bank, 0)
-    s = patch_scores(e.bags, w, e.normal_bags, cfg.n_sampled, cfg.max_bank, 0, sp)
-    base = pool_bags(e.bags, w, s, cfg.tau, True, None, sp.whitening)[0]
-    alpha = softmax_weights(s, cfg.tau, True)[:, sp.keep]
-    z = e.bags[:, sp.keep].astype(np.float32)
-    if sp.whitening is not None:
-        z = sp.whitening(z)
-    # each subset is clustered on its own, as in studyset.subset_nmis; the codebook is fitted
-    # once on all images (it uses no labels)
-    methods = {"base": lambda rows: cluster_embeddings(base[rows], k, "ward"),
-               "lda": lambda rows: lda_cluster(base[rows], k)}
+    base = pool_bags(e.bags, sys.argv[1], scores, cfg.tau, True, None, space.whitening)[0]
+    alpha = softmax_weights(scores, cfg.tau, True)[:, space.keep]
+    z = e.bags[:, space.keep].astype(np.float32)
+    if space.whitening is not None:
+        z = space.whitening(z)
+    # the codebook is fitted once on all images (it uses no labels); each subset is clustered
+    # on its own
+    out = {"base": base, "lda": lambda rows: lda_cluster(base[rows], k)}
     for nw in (32, 128):
         c = words(z, alpha, nw, 16)
-        hb, hv = bow(z, alpha, c), vlad(z, alpha, c)
-        methods[f"bow{nw}"] = lambda rows, h=hb: cluster_embeddings(h[rows], k, "ward")
-        methods[f"vlad{nw}"] = lambda rows, h=hv: cluster_embeddings(h[rows], k, "ward")
-    subsets = subset_rows(len(truth))
-    for name, f in methods.items():
-        full = clustering_scores(truth, f(np.arange(len(truth))))["nmi"]
-        sub = [clustering_scores(truth[r], f(r))["nmi"] for r in subsets]
-        tot[name] = tot.get(name, 0) + np.mean(sub)
-        print(ds.name, w, name, f"full {full:.3f} subsets {np.mean(sub):.3f}±{np.std(sub):.3f}", flush=True)
-print("sum of subset means", {k: round(v, 3) for k, v in tot.items()})
+        out[f"bow{nw}"], out[f"vlad{nw}"] = bow(z, alpha, c), vlad(z, alpha, c)
+    return out
+
+
+if __name__ == "__main__":
+    compare_embeddings(sys.argv[1] if len(sys.argv) > 1 else "reference", variants,
+                       sys.argv[2].split(",") if len(sys.argv) > 2 else None)

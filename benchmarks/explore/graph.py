@@ -13,14 +13,11 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import embed, study_sets, subset_rows
+from studyset import compare_embeddings
 
-from anoclust.clustering import cluster_embeddings, normalize_embeddings
-from anoclust.estimator import patch_scores, patch_space, pool_bags
-from anoclust.metrics import clustering_scores
+from anoclust.clustering import normalize_embeddings
+from anoclust.estimator import pool_bags
 from anoclust.pipeline import ClusterSettings
 
 # sklearn warns of disconnected k-NN graphs on the small synthetic sets; it handles them
@@ -42,36 +39,19 @@ def ward_graph(x, k, nn):
     return AgglomerativeClustering(k, linkage="ward", connectivity=g).fit_predict(x)
 
 
-w = sys.argv[1] if len(sys.argv) > 1 else "reference"
-only = sys.argv[2].split(",") if len(sys.argv) > 2 else None
-seeds = [0, 1, 2] if w == "unsupervised" else [0]
-cfg = ClusterSettings()
-tot = {}
-for ds in study_sets(Path("/tmp/exp/studywork")):
-    if only and ds.name not in only:
-        continue
-    e = embed(ds, cfg, "/tmp/anoclust-cache")
+def variants(e, space, scores, seed):
     k = len(set(e.truth))
-    truth = np.array(e.truth)
-    subsets = subset_rows(len(truth))
-    res = {}
-    for seed in seeds:
-        sp = patch_space(e.bags.shape[1], w, e.normal_bags, cfg.border, cfg.whiten, cfg.max_bank, seed)
-        s = patch_scores(e.bags, w, e.normal_bags, cfg.n_sampled, cfg.max_bank, seed, sp)
-        base = pool_bags(e.bags, w, s, cfg.tau, True, None, sp.whitening)[0]
-        for norm in ("none", "l2"):
-            x = normalize_embeddings(base, norm)
-            methods = {f"{norm} ward": lambda r: cluster_embeddings(x[r], k, "ward")}
-            for nn in (5, 10, 20):
-                methods[f"{norm} spectral{nn}"] = lambda r, nn=nn: spectral(x[r], k, nn, seed)
-                methods[f"{norm} wardgraph{nn}"] = lambda r, nn=nn: ward_graph(x[r], k, nn)
-            for name, f in methods.items():
-                full = clustering_scores(truth, f(np.arange(len(truth))))["nmi"]
-                sub = [clustering_scores(truth[r], f(r))["nmi"] for r in subsets]
-                res.setdefault(name, []).append([full] + sub)
-    for name, v in res.items():
-        v = np.array(v)
-        tot[name] = tot.get(name, 0) + v[:, 1:].mean()
-        print(ds.name, w, name, f"full {v[:, 0].mean():.3f} subsets {v[:, 1:].mean():.3f}±{v[:, 1:].std():.3f}",
-              flush=True)
-print("sum of subset means", {k: round(v, 3) for k, v in tot.items()})
+    base = pool_bags(e.bags, sys.argv[1], scores, ClusterSettings().tau, True, None, space.whitening)[0]
+    out = {}
+    for norm in ("none", "l2"):
+        x = normalize_embeddings(base, norm)
+        out[f"{norm} ward"] = x
+        for nn in (5, 10, 20):
+            out[f"{norm} spectral{nn}"] = lambda r, x=x, nn=nn: spectral(x[r], k, nn, seed)
+            out[f"{norm} wardgraph{nn}"] = lambda r, x=x, nn=nn: ward_graph(x[r], k, nn)
+    return out
+
+
+if __name__ == "__main__":
+    compare_embeddings(sys.argv[1] if len(sys.argv) > 1 else "reference", variants,
+                       sys.argv[2].split(",") if len(sys.argv) > 2 else None)
