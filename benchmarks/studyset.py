@@ -109,6 +109,21 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
     return out
 
 
+def cross_fitted_scores(bags: np.ndarray, low: np.ndarray, fold: np.ndarray, space, rng, cap: int = 60_000) -> np.ndarray:
+    """(N, M) patch scores: the images of each fold (0 / 1) scored against the other fold's
+    patches flagged in `low` (at most `cap` of them, drawn with rng) as a normal bank."""
+    from anoclust.weighting import reference_scores
+
+    out = np.full(low.shape, np.nan, np.float32)
+    for f in (0, 1):
+        src = fold == f
+        bank = bags[src][low[src]].astype(np.float32)
+        if len(bank) > cap:
+            bank = bank[rng.choice(len(bank), cap, replace=False)]
+        out[~src] = reference_scores(bags[~src], bank, space=space)
+    return out
+
+
 def spread_scaled(x: np.ndarray) -> np.ndarray:
     """x centred and divided by its root mean square distance to the centre, so that embeddings
     of different scales can be concatenated with equal say."""

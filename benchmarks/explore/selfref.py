@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import compare_embeddings
+from studyset import compare_embeddings, cross_fitted_scores
 
 from anoclust.estimator import pool_bags
 from anoclust.patch_space import PatchSpace, Whitening
 from anoclust.pipeline import ClusterSettings
-from anoclust.weighting import reference_scores
 
 TAU = ClusterSettings().tau
 QS = [float(q) for q in sys.argv[1].split(",")]
@@ -37,14 +36,7 @@ def variants(e, space, s, seed):
             if len(every) > 60000:
                 every = every[rng.choice(len(every), 60000, replace=False)]
             wh = Whitening.fit(every, shrinkage=shrink) if shrink else None
-            own = PatchSpace(space.keep, wh)
-            S2 = np.full(s.shape, np.nan, np.float32)
-            for f in (0, 1):
-                src = fold == f
-                P = e.bags[src][low[src]].astype(np.float32)
-                if len(P) > 60000:
-                    P = P[rng.choice(len(P), 60000, replace=False)]
-                S2[~src] = reference_scores(e.bags[~src], P, space=own)
+            S2 = cross_fitted_scores(e.bags, low, fold, PatchSpace(space.keep, wh), rng)
             embs[f"self q{q} shrink{shrink}"] = pool_bags(e.bags, "unsupervised", S2, TAU, True, None, wh)[0]
     return embs
 

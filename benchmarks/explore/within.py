@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import compare_embeddings
+from studyset import compare_embeddings, cross_fitted_scores
 
 from anoclust.estimator import pool_bags
 from anoclust.patch_space import PatchSpace, Whitening
 from anoclust.pipeline import ClusterSettings
-from anoclust.weighting import reference_scores, unsupervised_scores
+from anoclust.weighting import unsupervised_scores
 
 CFG = ClusterSettings()
 
@@ -46,13 +46,7 @@ def variants(e, space, s, seed):
         # B: self-referenced bank (cross-fitted low-score patches) in that space
         fold = rng.permutation(n) % 2
         lowfull = np.isfinite(s) & (s <= np.nanpercentile(s, 50))
-        S2 = np.full(s.shape, np.nan, np.float32)
-        for f in (0, 1):
-            src = fold == f
-            P = e.bags[src][lowfull[src]].astype(np.float32)
-            if len(P) > 60000:
-                P = P[rng.choice(len(P), 60000, replace=False)]
-            S2[~src] = reference_scores(e.bags[~src], P, space=within)
+        S2 = cross_fitted_scores(e.bags, lowfull, fold, within, rng)
         embs[f"selfref+within_{name}"] = pool_bags(e.bags, "unsupervised", S2, CFG.tau, True, None, wh)[0]
     return embs
 
