@@ -131,6 +131,11 @@ def spread_scaled(x: np.ndarray) -> np.ndarray:
     return c / (np.sqrt((c**2).sum(1).mean()) + 1e-12)
 
 
+def l2(x: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length (the tool's --normalize l2)."""
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
+
+
 def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/tmp/exp/studywork"),
                        cache: str = "/tmp/anoclust-cache") -> dict:
     """Score alternative image embeddings built from the default patch scores, on every study set.

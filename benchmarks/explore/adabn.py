@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import compare_embeddings
+from studyset import compare_embeddings, l2
 
 from anoclust.estimator import embedding_whitening, patch_scores, patch_space, pool_bags
 from anoclust.extract import EmbeddingConfig, PatchExtractor
@@ -69,7 +69,7 @@ def variants(e, space, scores, seed):
     w2 = embedding_whitening(sp, W, bags, True, cfg.max_bank, seed)
     x = pool_bags(bags, W, s, cfg.tau, True, None, w2)[0]
     out["adabn"] = x
-    out["adabn, l2"] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    out["adabn, l2"] = l2(x)
     return out
 
 

@@ -18,17 +18,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import compare_embeddings, cross_fitted_scores
+from studyset import compare_embeddings, cross_fitted_scores, l2
 
 from anoclust.estimator import patch_scores, pool_bags
 from anoclust.patch_space import PatchSpace, interior_mask
 from anoclust.pipeline import ClusterSettings
 
 CFG = ClusterSettings()
-
-
-def l2(x: np.ndarray) -> np.ndarray:
-    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
 
 
 def variants(e, space, scores, seed):

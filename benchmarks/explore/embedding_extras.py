@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import compare_embeddings, spread_scaled
+from studyset import compare_embeddings, l2, spread_scaled
 
 from anoclust.clustering import cluster_embeddings
 from anoclust.estimator import embedding_whitening, pool_bags
@@ -38,10 +38,6 @@ from anoclust.pipeline import ClusterSettings
 from anoclust.weighting import softmax_weights
 
 CFG = ClusterSettings()
-
-
-def l2(x: np.ndarray) -> np.ndarray:
-    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
 
 
 def shape_of_weights(scores: np.ndarray) -> np.ndarray:

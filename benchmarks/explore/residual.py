@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import compare_embeddings
+from studyset import compare_embeddings, l2
 
 from anoclust.estimator import pool_bags
 from anoclust.pipeline import ClusterSettings
@@ -48,7 +48,6 @@ def variants(e, space, scores, seed):
         a = alpha[i][:, None]
         resid[i] = (a * (z - bank[nearest_rows(z, bank, bank_sq)])).sum(0).numpy()
         std[i] = (a * (z - (a * z).sum(0)) ** 2).sum(0).sqrt().numpy()
-    l2 = lambda x: x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)  # noqa: E731
     return {"base": base, "base_l2": l2(base), "resid": resid, "resid_l2": l2(resid),
             "mean+std": np.concatenate([base, std], 1), "base+resid": np.concatenate([base, resid], 1)}
 

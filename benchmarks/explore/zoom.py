@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import compare_embeddings, spread_scaled
+from studyset import compare_embeddings, l2, spread_scaled
 
 from anoclust.estimator import embedding_whitening, patch_scores, patch_space, pool_bags
 from anoclust.pipeline import ClusterSettings
@@ -85,10 +85,6 @@ def normal_crop_bags(e, share: float) -> np.ndarray | None:
     grid = [(x, y) for y in (0.25, 0.5, 0.75) for x in (0.25, 0.5, 0.75)]
     return crop_bags([p for p in normals for _ in grid], np.array(grid * len(normals)), share,
                      f"{e.dataset.name}-normals")
-
-
-def l2(x: np.ndarray) -> np.ndarray:
-    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
 
 
 def variants(e, space, scores, seed):
