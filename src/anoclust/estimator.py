@@ -411,7 +411,6 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         return load_model(path, backbone=backbone, weights=weights, cache_dir=cache_dir)
 
 
-
 @dataclass
 class Assignment:
     """Result of AnomalyClustering.assign, one entry per input image."""
