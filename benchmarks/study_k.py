@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from anoclust.estimator import patch_space  # noqa: E402
+from anoclust.estimator import embedding_whitening, patch_space  # noqa: E402
 from anoclust.evaluation import mtd_dataset  # noqa: E402
 from anoclust.pipeline import ClusterSettings  # noqa: E402
 from anoclust.weighting import unsupervised_scores  # noqa: E402
@@ -58,7 +58,8 @@ def main() -> None:
         print(lines[-1], flush=True)
     if exact is not None:
         # memoised, so that score() does not compute the exact scores again
-        studyset._SCORES[(id(data), "unsupervised", seeds[0], n, cfg.border, cfg.whiten)] = data, space, exact
+        pooled = embedding_whitening(space, "unsupervised", data.bags, cfg.whiten, cfg.max_bank, seeds[0])
+        studyset._SCORES[(id(data), "unsupervised", seeds[0], n, cfg.border, cfg.whiten)] = data, pooled, exact
         r = score(data, replace(cfg, n_sampled=n), "unsupervised", seeds[:1])
         lines.append(f"| exact ({n - 1}) | {t_exact:.0f} | 1 | {r['nmi'][0]:.3f} | {r['f1'][0]:.3f} |")
         print(lines[-1])
