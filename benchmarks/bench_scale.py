@@ -9,9 +9,10 @@ clustering.EXACT_WARD_MAX images). "total" is the child's whole wall time from i
 (imports and model loading included, image generation excluded); "total CPU s" its CPU time
 over all threads, which is what the run costs whatever the other load on the machine (on an
 idle 2-core machine the wall time is at least half of it). Peak memory is the child's largest
-resident set size during each stage, memory-mapped patch bags included. Also reported: NMI of the labels against the true defect types,
-and NMI between two-stage and exact Ward on the same embeddings (exact Ward runs at every N
-here, to compare). Images are generated once into --data and reused.
+resident set size during each stage, memory-mapped patch bags included. Also reported: NMI of
+the labels against the true defect types, and NMI between two-stage and exact Ward on the same
+embeddings (exact Ward runs at every N here, to compare). Images are generated once into
+--data and reused.
 """
 
 from __future__ import annotations
