@@ -18,12 +18,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from anoclust.estimator import embedding_whitening, patch_space  # noqa: E402
+from anoclust.estimator import patch_space  # noqa: E402
 from anoclust.evaluation import mtd_dataset  # noqa: E402
 from anoclust.pipeline import ClusterSettings  # noqa: E402
 from anoclust.weighting import unsupervised_scores  # noqa: E402
-import studyset  # noqa: E402
-from studyset import MTD, embed, score  # noqa: E402
+from studyset import MTD, embed, memoised_scores, score  # noqa: E402
 
 
 def main() -> None:
@@ -57,10 +56,9 @@ def main() -> None:
                      f"{r['f1'][0]:.3f}±{r['f1'][1]:.3f} |")
         print(lines[-1], flush=True)
     if exact is not None:
-        # memoised, so that score() does not compute the exact scores again
-        pooled = embedding_whitening(space, "unsupervised", data.bags, cfg.whiten, cfg.max_bank, seeds[0])
-        studyset._SCORES[(id(data), "unsupervised", seeds[0], n, cfg.border, cfg.whiten)] = data, pooled, exact
-        r = score(data, replace(cfg, n_sampled=n), "unsupervised", seeds[:1])
+        exact_cfg = replace(cfg, n_sampled=n)
+        memoised_scores(data, exact_cfg, "unsupervised", seeds[0], exact)  # score() must not compute them again
+        r = score(data, exact_cfg, "unsupervised", seeds[:1])
         lines.append(f"| exact ({n - 1}) | {t_exact:.0f} | 1 | {r['nmi'][0]:.3f} | {r['f1'][0]:.3f} |")
         print(lines[-1])
     Path(args.out).write_text(f"Settings: {cfg.backbone} @ {cfg.image_size}, tau {cfg.tau}, border {cfg.border}, "

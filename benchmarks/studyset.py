@@ -80,23 +80,13 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
     distribution; the subset mean tells a setting that is better from one that got lucky.
     """
     from anoclust.clustering import cluster_embeddings, normalize_embeddings
-    from anoclust.estimator import embedding_whitening, patch_scores, patch_space, pool_bags
+    from anoclust.estimator import pool_bags
     from anoclust.weighting import position_statistics
 
     k = len(set(data.truth))
     runs, sub_nmi = [], []
     for seed in seeds:
-        key = (id(data), weighting, seed if weighting == "unsupervised" else 0, settings.n_sampled,
-               settings.border, settings.whiten)
-        if key not in _SCORES:
-            space = patch_space(data.bags.shape[1], weighting, data.normal_bags, settings.border, settings.whiten,
-                                settings.max_bank, seed)
-            # the memo holds `data` too, so its id cannot be reused by a later object
-            _SCORES[key] = (data, embedding_whitening(space, weighting, data.bags, settings.whiten, settings.max_bank,
-                                                      seed),
-                            patch_scores(data.bags, weighting, data.normal_bags, settings.n_sampled,
-                                         settings.max_bank, seed, space))
-        _, pooled, scores = _SCORES[key]
+        pooled, scores = memoised_scores(data, settings, weighting, seed)
         stats = position_statistics(scores) if settings.position_norm and scores is not None else None
         emb, _ = pool_bags(data.bags, weighting, scores, settings.tau, settings.standardize, stats, pooled)
         x = normalize_embeddings(emb, settings.normalize)
@@ -107,6 +97,29 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
     if sub_nmi:
         out["nmi_sub"] = (float(np.mean(sub_nmi)), float(np.std(sub_nmi)))
     return out
+
+
+def memoised_scores(data: Embedded, settings: ClusterSettings, weighting: str, seed: int,
+                    scores: np.ndarray | None = None) -> tuple:
+    """(embedding whitening, patch scores) of a set, weighting and seed, computed once.
+
+    scores: patch scores computed elsewhere (study_k.py's exact ones), remembered instead of
+    computed; they must come from the same settings.
+    """
+    from anoclust.estimator import embedding_whitening, patch_scores, patch_space
+
+    key = (id(data), weighting, seed if weighting == "unsupervised" else 0, settings.n_sampled,
+           settings.border, settings.whiten)
+    if key not in _SCORES:
+        space = patch_space(data.bags.shape[1], weighting, data.normal_bags, settings.border, settings.whiten,
+                            settings.max_bank, seed)
+        if scores is None:
+            scores = patch_scores(data.bags, weighting, data.normal_bags, settings.n_sampled, settings.max_bank,
+                                  seed, space)
+        pooled = embedding_whitening(space, weighting, data.bags, settings.whiten, settings.max_bank, seed)
+        # the memo holds `data` too, so its id cannot be reused by a later object
+        _SCORES[key] = data, pooled, scores
+    return _SCORES[key][1:]
 
 
 def cross_fitted_scores(bags: np.ndarray, low: np.ndarray, fold: np.ndarray, space, rng, cap: int = 60_000) -> np.ndarray:
