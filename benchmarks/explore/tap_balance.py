@@ -8,7 +8,7 @@ part multiplied by r = 0.25 / 0.5 / 1 / 2 / 3 ("equal" is r = 1), next to each t
 Without normals also: the embedding of features.13 alone whitened by its own within-image
 covariance (the scores still use both taps), both taps whitened each on its own, and three
 ways of giving `texture` back what features.13 alone loses there (a higher tau, a fifth of the
-weight spread uniformly, features.6 average-pooled beside it).
+weight spread uniformly, features.6 average-pooled beside it, the default embedding beside it).
 
 An exploration, not part of the tool; the five study sets of studyset.py.
 
@@ -60,6 +60,9 @@ def variants(e, space, scores, seed):
         low_mean = pool_bags(e.bags[..., :SPLIT], "uniform", None, 1.0, True, None, own6)[0]
         out["features.13, own whitening + 0.5 features.6 average-pooled"] = np.concatenate(
             [spread_scaled(high_own), 0.5 * spread_scaled(low_mean)], 1)
+        for beta in (0.5, 1.0):
+            out[f"default + {beta} features.13, own whitening"] = np.concatenate(
+                [spread_scaled(default), beta * spread_scaled(high_own)], 1)
     return out
 
 
