@@ -6,7 +6,7 @@ tap's part of the default embedding is divided by its spread over the set and th
 part multiplied by r = 0.25 / 0.5 / 1 / 2 / 3 ("equal" is r = 1), next to each tap alone.
 
 Without normals also: the embedding of features.13 alone whitened by its own within-image
-covariance (the scores still use both taps), both taps whitened each on its own, and three
+covariance (the scores still use both taps), both taps whitened each on its own, and four
 ways of giving `texture` back what features.13 alone loses there (a higher tau, a fifth of the
 weight spread uniformly, features.6 average-pooled beside it, the default embedding beside it).
 
@@ -41,23 +41,24 @@ def variants(e, space, scores, seed):
     for r in (0.25, 0.5, 1.0, 2.0, 3.0):
         out[f"r {r}"] = np.concatenate([r * low, high], 1)
     if weighting == "unsupervised":  # features.13 whitened on its own, not sliced from the whole
-        own = within_image_whitening(e.bags[..., SPLIT:], CFG.max_bank, seed)
-        high_own = pool_bags(e.bags[..., SPLIT:], weighting, scores, CFG.tau, CFG.standardize, None, own)[0]
+        fine, coarse = e.bags[..., :SPLIT], e.bags[..., SPLIT:]
+        own = within_image_whitening(coarse, CFG.max_bank, seed)
+        high_own = pool_bags(coarse, weighting, scores, CFG.tau, CFG.standardize, None, own)[0]
         out["features.13, own whitening"] = high_own
-        own6 = within_image_whitening(e.bags[..., :SPLIT], CFG.max_bank, seed)
-        low_own = pool_bags(e.bags[..., :SPLIT], weighting, scores, CFG.tau, CFG.standardize, None, own6)[0]
+        own6 = within_image_whitening(fine, CFG.max_bank, seed)
+        low_own = pool_bags(fine, weighting, scores, CFG.tau, CFG.standardize, None, own6)[0]
         out["each tap own whitening"] = np.concatenate([low_own, high_own], 1)
         for r in (0.25, 0.5):
             out[f"each tap own whitening, r {r}"] = np.concatenate([r * spread_scaled(low_own), spread_scaled(high_own)], 1)
         # ways to give `texture`, whose weights fall on noise, back what features.13 alone loses
         for tau in (1.0, 2.0):
-            out[f"features.13, own whitening, tau {tau}"] = pool_bags(e.bags[..., SPLIT:], weighting, scores, tau,
+            out[f"features.13, own whitening, tau {tau}"] = pool_bags(coarse, weighting, scores, tau,
                                                                      CFG.standardize, None, own)[0]
         weights = np.nan_to_num(softmax_weights(scores, CFG.tau, CFG.standardize))
         kept = np.isfinite(scores)
         mixed = (0.8 * weights + 0.2 * kept / kept.sum(1, keepdims=True)).astype(np.float32)
-        out["features.13, own whitening, 20% uniform weights"] = own(weighted_average(e.bags[..., SPLIT:], mixed))
-        low_mean = pool_bags(e.bags[..., :SPLIT], "uniform", None, 1.0, True, None, own6)[0]
+        out["features.13, own whitening, 20% uniform weights"] = own(weighted_average(coarse, mixed))
+        low_mean = pool_bags(fine, "uniform", None, 1.0, True, None, own6)[0]
         out["features.13, own whitening + 0.5 features.6 average-pooled"] = np.concatenate(
             [spread_scaled(high_own), 0.5 * spread_scaled(low_mean)], 1)
         for beta in (0.5, 1.0):
