@@ -24,7 +24,9 @@ def test_cluster_save_model_then_assign(mvtec_category, tmp_path):
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["k"] == "auto" and config["n_clusters"] >= 2 and config["normal_threshold_value"] > 0
     meta = json.loads((model / "model.json").read_text())
-    assert meta["format_version"] == 2 and meta["weights_sha256"].startswith("b0353104")
+    assert meta["format_version"] == 3 and meta["weights_sha256"].startswith("b0353104")
+    # reference weighting with the default taps: the deepest tap (96 of 128 channels), l2
+    assert (meta["normalize"], meta["embed_from"]) == ("l2", 32)
 
     code, stdout, stderr = run_cli("assign", str(model), str(mvtec_category), "--out", str(tmp_path / "new"),
                                    "--cache", cache, "--quiet")

@@ -70,3 +70,43 @@ def test_fit_on_paths_skips_unreadable(mvtec_category, tmp_path):
     assert est.labels_[-1] == -1 and np.isnan(est.embeddings_[-1]).all()
     assert (est.labels_[:-1] >= 0).all()
     assert [p for p, _ in est.skipped_] == [str(bad)]
+
+
+def test_resolve_embedding_by_weighting_and_layout():
+    from anoclust.estimator import resolve_embedding
+
+    # mobilenet_v2's default taps: features.6 (32 channels) then features.13 (96)
+    assert resolve_embedding("auto", "auto", "reference", "mobilenet_v2", 128) == ("l2", 32)
+    assert resolve_embedding("auto", "auto", "unsupervised", "mobilenet_v2", 128) == ("none", 0)
+    assert resolve_embedding("none", "all", "reference", "mobilenet_v2", 128) == ("none", 0)
+    assert resolve_embedding("whiten", "deepest", "uniform", "mobilenet_v2", 128) == ("whiten", 32)
+    # bags of another layout: auto keeps every tap unnormalised, deepest is refused
+    assert resolve_embedding("auto", "auto", "reference", "mobilenet_v2", 6) == ("none", 0)
+    with pytest.raises(AnoclustError, match="--embed-taps all"):
+        resolve_embedding("auto", "deepest", "reference", "mobilenet_v2", 6)
+
+
+def test_reference_describes_the_defect_by_the_deepest_tap_l2_normalised(tmp_path):
+    # 128-channel bags laid out as mobilenet_v2's taps; the type is written into the deep part
+    rng = np.random.default_rng(0)
+    bags = rng.normal(scale=0.3, size=(24, 16, 128)).astype(np.float32)
+    y = np.repeat([0, 1, 2], 8)
+    for i, c in enumerate(y):
+        bags[i, rng.integers(16), 32 + c] += 4.0
+    normal = rng.normal(scale=0.3, size=(5, 16, 128)).astype(np.float32)
+    est = AnomalyClustering(n_clusters=3, weighting="reference", tau=0.1, border=0).fit(bags, normal=normal)
+    full = AnomalyClustering(n_clusters=3, weighting="reference", tau=0.1, border=0, embed_taps="all",
+                             normalize="none").fit(bags, normal=normal)
+    assert (est.normalize_, est.embed_from_) == ("l2", 32) and est.embeddings_.shape == (24, 96)
+    # the kept columns are the deep tap's part of the full (whitened) embedding
+    assert np.allclose(est.embeddings_, full.embeddings_[:, 32:], atol=1e-5)
+    assert (np.linalg.norm(est.cluster_centers_, axis=1) <= 1 + 1e-6).all()  # means of unit vectors
+    from anoclust.metrics import clustering_scores
+
+    assert clustering_scores(y, est.labels_)["nmi"] > 0.95
+    est.save(tmp_path / "model")
+    back = AnomalyClustering.load(tmp_path / "model")
+    assert (back.normalize_, back.embed_from_) == ("l2", 32)
+    a, b = est.assign(bags), back.assign(bags)
+    assert np.array_equal(a.labels, est.labels_) and np.array_equal(a.labels, b.labels)
+    assert np.allclose(a.distances, b.distances, rtol=1e-4)

@@ -367,6 +367,16 @@ def available_backbones() -> list[str]:
     return list(BACKBONES)
 
 
+def deepest_tap_channels(name: str, dim: int) -> int | None:
+    """Channels of the deepest default tap of backbone `name`, which come last in its patch
+    features; None when `dim` is not the default taps' total (bags from other settings)."""
+    spec = BACKBONES.get(name)
+    if spec is None:
+        return None
+    channels = [spec.taps[t].channels for t in spec.default_taps]
+    return channels[-1] if sum(channels) == dim else None
+
+
 def _get_spec(name: str) -> BackboneSpec:
     if name not in BACKBONES:
         raise AnoclustError(f"unknown backbone {name!r}: choose one of {', '.join(available_backbones())}")

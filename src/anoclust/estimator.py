@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
+from .backbones import deepest_tap_channels
 from .clustering import METHODS, NORMALIZATIONS, cluster_centres, cluster_embeddings, normalize_embeddings
 from .errors import AnoclustError
 from .images import DEFAULT_IMAGE_SIZE
@@ -129,20 +130,51 @@ def pool_bags(
     return (embeddings if whitening is None else whitening(embeddings)), weights
 
 
+EMBED_TAPS = ("auto", "all", "deepest")
+
+
+def resolve_embedding(normalize: str, embed_taps: str, weighting: str, backbone: str, dim: int) -> tuple[str, int]:
+    """(normalisation, first embedding column kept) for a fit; "auto" settings resolved.
+
+    With the reference weighting "auto" describes the defect by the deepest tap's part of the
+    whitened embedding, l2-normalised: the scores still use every tap (fine detail helps find
+    the defect), but in the description the fine tap and the embedding's length carry more of
+    the parts' own variation than of the defect type (docs/RESULTS.md, section 14). Otherwise,
+    and for bags not laid out as the backbone's default taps, "auto" keeps every tap unnormalised.
+    """
+    last = deepest_tap_channels(backbone, dim)
+    coarse = weighting == "reference" and last is not None
+    taps = ("deepest" if coarse else "all") if embed_taps == "auto" else embed_taps
+    normalize = ("l2" if coarse else "none") if normalize == "auto" else normalize
+    if taps == "all":
+        return normalize, 0
+    if last is None:
+        raise AnoclustError(
+            f"--embed-taps deepest needs the patch features of {backbone}'s default taps, not {dim} channels: "
+            "use --embed-taps all"
+        )
+    return normalize, dim - last
+
+
 class AnomalyClustering(ClusterMixin, BaseEstimator):
     """Group defect images into clusters of defect types (Sohn et al., WACV 2023).
 
     `fit` takes image paths, or precomputed patch bags of shape (N, M, D). `normal` (paths or
     bags) are defect-free reference images for the `reference` weighting.
 
-    Learned: labels_ (N,), embeddings_ (N, D), weights_ (N, M), scores_ (N, M; NaN for uniform
-    and max pooling), n_clusters_, weighting_. When paths are given, images that cannot be read
+    Learned: labels_ (N,), embeddings_ (N, D'; before normalisation), weights_ (N, M), scores_
+    (N, M; NaN for uniform and max pooling), n_clusters_, weighting_, normalize_ and embed_from_
+    (the resolved normalisation and the first of the D patch-feature columns the embedding
+    keeps; resolve_embedding). When paths are given, images that cannot be read
     get label -1 (UNREADABLE) and NaN rows, and are listed in skipped_ as (path, reason).
 
     border: outer rings of the patch grid that are not scored or weighted; whiten: with
     reference weighting, measure patch distances (and the embeddings) after whitening by the
     normal patches; with unsupervised weighting, whiten the embeddings by the patches' variation
     within their own image (anoclust.patch_space; docs/RESULTS.md, sections 6 and 11).
+    embed_taps ("auto", "all", "deepest") and normalize ("auto" or a clustering.NORMALIZATIONS
+    entry): which taps the embedding describes the defect with and how it is normalised;
+    "auto" is the deepest tap and l2 with the reference weighting, else all taps unnormalised.
     n_clusters="auto" picks k in 2..k_max with anoclust.model_selection.choose_k (k_diagnostics_).
     normal_threshold (None, "auto" or a number; reference weighting only): images whose largest
     patch score is below it get label -2 (NORMAL) and are not clustered (normals_, normal_threshold_).
@@ -161,7 +193,8 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         whiten: bool = True,
         n_sampled: int = 32,
         method: str = "ward",
-        normalize: str = "none",
+        normalize: str = "auto",
+        embed_taps: str = "auto",
         backbone: str = "mobilenet_v2",
         weights: str | None = None,
         image_size: int = DEFAULT_IMAGE_SIZE,
@@ -183,6 +216,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         self.n_sampled = n_sampled
         self.method = method
         self.normalize = normalize
+        self.embed_taps = embed_taps
         self.backbone = backbone
         self.weights = weights
         self.image_size = image_size
@@ -222,8 +256,11 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
     def _validate(self, n_images: int) -> None:
         if self.method not in METHODS:
             raise AnoclustError(f"unknown clustering method {self.method!r}: choose one of {', '.join(METHODS)}")
-        if self.normalize not in NORMALIZATIONS:
-            raise AnoclustError(f"unknown normalisation {self.normalize!r}: choose one of {', '.join(NORMALIZATIONS)}")
+        if self.normalize not in ("auto",) + NORMALIZATIONS:
+            raise AnoclustError(
+                f"unknown normalisation {self.normalize!r}: choose one of auto, {', '.join(NORMALIZATIONS)}")
+        if self.embed_taps not in EMBED_TAPS:
+            raise AnoclustError(f"unknown embed_taps {self.embed_taps!r}: choose one of {', '.join(EMBED_TAPS)}")
         if self.n_clusters == "auto":
             if not (isinstance(self.k_max, (int, np.integer)) and self.k_max >= 2):
                 raise AnoclustError(f"k_max must be a whole number of at least 2, got {self.k_max!r}")
@@ -288,6 +325,10 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         embeddings, weights = pool_bags(
             bags, self.weighting_, scores, self.tau, self.standardize, self._position_stats(), pooled
         )
+        self.normalize_, self.embed_from_ = resolve_embedding(
+            self.normalize, self.embed_taps, self.weighting_, self.backbone, bags.shape[2]
+        )
+        embeddings = embeddings[:, self.embed_from_ :]
         normals = np.zeros(len(bags), dtype=bool)
         if self.normal_threshold_ is not None:
             normals = np.nanmax(scores, 1) < self.normal_threshold_
@@ -300,7 +341,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         if pooled is not None and pooled is not space.whitening:
             self._scoring_state.update(pooled_whiten_mean=pooled.mean, pooled_whiten_matrix=pooled.matrix)
 
-        n, (m, d) = len(X), bags.shape[1:]
+        n, m, d = len(X), bags.shape[1], embeddings.shape[1]
         self.labels_ = np.full(n, UNREADABLE, dtype=np.int64)
         self.labels_[ok] = labels
         self.normals_ = np.zeros(n, dtype=bool)
@@ -313,7 +354,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         if scores is not None:
             self.scores_[ok] = scores
         self.skipped_ = skipped
-        self.patch_shape_ = (m, d)
+        self.patch_shape_ = bags.shape[1:]
         return self
 
     def fit_predict(self, X: PathsOrBags, y=None, normal: PathsOrBags | None = None) -> np.ndarray:
@@ -334,8 +375,8 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
 
     def _cluster(self, embeddings: np.ndarray) -> np.ndarray:
         """Cluster the clustering space; sets n_clusters_, centres and the unknown thresholds."""
-        self._normalizer = Normalizer(self.normalize, embeddings)
-        x = normalize_embeddings(embeddings, self.normalize)
+        self._normalizer = Normalizer(self.normalize_, embeddings)
+        x = normalize_embeddings(embeddings, self.normalize_)
         self.k_diagnostics_ = None
         k = self.n_clusters
         if k == "auto":
@@ -373,7 +414,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         embeddings, _ = pool_bags(
             bags, self.weighting_, scores, self.tau, self.standardize, self._position_stats(), pooled
         )
-        dist = centre_distances(self._normalizer(embeddings), self.cluster_centers_)
+        dist = centre_distances(self._normalizer(embeddings[:, self.embed_from_ :]), self.cluster_centers_)
         nearest = dist.argmin(1)
         own = dist[np.arange(len(bags)), nearest]
         out.labels[ok] = nearest

@@ -26,7 +26,8 @@ from .outputs import all_or_nothing, write_json, write_npz
 
 FORMAT = "anoclust-model"
 # 2: border ring and whitening (patch_space.py); version-1 models were fitted without them.
-FORMAT_VERSION = 2
+# 3: the embedding's taps and normalisation resolved at fit (embed_from, normalize).
+FORMAT_VERSION = 3
 _FITTED_ARRAYS = ("cluster_centers_", "unknown_thresholds_", "position_stats_")
 
 
@@ -58,6 +59,8 @@ def save_model(est, path: str | os.PathLike) -> Path:
             "image_size": est.image_size,
             "weights_sha256": est.weights_sha256_,
             "weighting": est.weighting_,
+            "normalize": est.normalize_,
+            "embed_from": est.embed_from_,
             "n_clusters": est.n_clusters_,
             "patch_shape": list(est.patch_shape_),
             "calibration": {
@@ -120,6 +123,7 @@ def load_model(path: str | os.PathLike, backbone: str | None = None, weights: st
         )
     est = AnomalyClustering(**params)
     est.weighting_ = meta["weighting"]
+    est.normalize_, est.embed_from_ = meta["normalize"], int(meta["embed_from"])
     est.n_clusters_ = int(meta["n_clusters"])
     est.patch_shape_ = tuple(meta["patch_shape"])
     est.weights_sha256_ = meta["weights_sha256"]
@@ -128,5 +132,5 @@ def load_model(path: str | os.PathLike, backbone: str | None = None, weights: st
     for name, value in fitted.items():
         setattr(est, name, value)
     est._scoring_state = state
-    est._normalizer = Normalizer(est.normalize, fit_embeddings)
+    est._normalizer = Normalizer(est.normalize_, fit_embeddings)
     return est

@@ -38,7 +38,8 @@ class ClusterSettings:
     whiten: bool = True
     n_sampled: int = 32
     method: str = "ward"
-    normalize: str = "none"
+    normalize: str = "auto"
+    embed_taps: str = "auto"
     backbone: str = "mobilenet_v2"
     weights: str | None = None
     image_size: int = DEFAULT_IMAGE_SIZE
@@ -74,6 +75,7 @@ class ClusterSettings:
             n_sampled=self.n_sampled,
             method=self.method,
             normalize=self.normalize,
+            embed_taps=self.embed_taps,
             backbone=self.backbone,
             weights=self.weights,
             image_size=self.image_size,
@@ -185,6 +187,8 @@ def write_run(result: RunResult, settings: ClusterSettings, out: Path, input_pat
         input=str(Path(input_path).resolve()),
         layout=images.layout,
         weighting=est.weighting_,
+        normalize=est.normalize_,
+        embed_taps="all" if est.embed_from_ == 0 else "deepest",
         n_images=len(result.paths),
         n_normals=len(images.normals),
         n_skipped=len(result.skipped),

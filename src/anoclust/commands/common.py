@@ -6,6 +6,7 @@ import argparse
 
 from ..cache import default_cache_dir
 from ..clustering import METHODS, NORMALIZATIONS
+from ..estimator import EMBED_TAPS
 from ..pipeline import ClusterSettings
 from ..weighting import WEIGHTINGS
 
@@ -65,8 +66,12 @@ def add_method_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -
     p.add_argument("--n-sampled", type=positive_int, default=d.n_sampled,
                    help="other images sampled per image by the unsupervised score (default %(default)s)")
     p.add_argument("--method", choices=METHODS, default=d.method, help="clustering method (default %(default)s)")
-    p.add_argument("--normalize", choices=NORMALIZATIONS, default=d.normalize,
-                   help="embedding normalisation before clustering (default %(default)s)")
+    p.add_argument("--normalize", choices=("auto",) + NORMALIZATIONS, default=d.normalize,
+                   help="embedding normalisation before clustering; auto = l2 with the reference weighting, "
+                        "else none (default %(default)s)")
+    p.add_argument("--embed-taps", choices=EMBED_TAPS, default=d.embed_taps,
+                   help="taps the embedding describes the defect with (the scores use all); auto = the deepest "
+                        "with the reference weighting, else all (default %(default)s)")
     p.add_argument("--backbone", default=d.backbone, help="feature network (default %(default)s)")
     p.add_argument("--weights", metavar="PATH", help="backbone weights file (torchvision format)")
     p.add_argument("--image-size", type=positive_int, default=d.image_size, help="input size in pixels (default %(default)s)")
@@ -108,6 +113,7 @@ def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
         n_sampled=args.n_sampled,
         method=args.method,
         normalize=args.normalize,
+        embed_taps=args.embed_taps,
         backbone=args.backbone,
         weights=args.weights,
         image_size=args.image_size,
