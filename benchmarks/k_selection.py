@@ -47,7 +47,7 @@ def embed(paths, normals, cache: str | None, seed: int, weighting: str = "auto")
     bags = extractor.extract(paths).bags
     normal_bags = extractor.extract(normals).bags if normals and weighting != "unsupervised" else None
     est = AnomalyClustering(n_clusters=2, weighting=weighting, random_state=seed).fit(bags, normal=normal_bags)
-    return normalize_embeddings(est.embeddings_, est.normalize)
+    return normalize_embeddings(est.embeddings_, est.normalize_)
 
 
 def study(name: str, x: np.ndarray, y: list[str], k_max: int, criteria, seed: int, neighbours=()) -> None:

@@ -21,8 +21,11 @@ from anoclust.pipeline import ClusterSettings  # noqa: E402
 from studyset import embed, score, study_sets  # noqa: E402
 
 # Every row without "288:" was measured at the earlier default input size, 224 px.
-S = partial(ClusterSettings, image_size=224)
-S288 = partial(ClusterSettings, image_size=288)
+# Every row but the last describes the defect by all taps, unnormalised unless it says l2 (the
+# embedding before section 14 of docs/RESULTS.md).
+ALL_TAPS = dict(embed_taps="all", normalize="none")
+S = partial(ClusterSettings, image_size=224, **ALL_TAPS)
+S288 = partial(ClusterSettings, image_size=288, **ALL_TAPS)
 # Rows up to "position norm ..." were measured before the border ring and whitening existed:
 # border=0, whiten=False reproduce them. P: the previous (plain) core.
 P = dict(border=0, whiten=False)
@@ -58,13 +61,15 @@ CONFIGS: dict[str, ClusterSettings] = {
     "tau 0.5, border 3, whitening, kmeans": S(method="kmeans"),
     "tau 0.5, border 3, whitening, l2, kmeans": S(normalize="l2", method="kmeans"),
     # The default input size since 2026-11-29 (docs/RESULTS.md, section 8) and its neighbours.
-    "288: tau 0.5, border 3, whitening (default)": S288(),
+    "288: tau 0.5, border 3, whitening (default before section 14)": S288(),
     "288: tau 1, border 3, whitening": S288(tau=1.0),
     "288: tau 0.75, border 3, whitening": S288(tau=0.75),
     "288: tau 0.35, border 3, whitening": S288(tau=0.35),
     "288: tau 0.5, border 2, whitening": S288(border=2),
     "288: tau 0.5, border 4, whitening": S288(border=4),
     "288: tau 0.5, border 3, whitening, l2": S288(normalize="l2"),
+    # Since section 14: with normals the deepest tap alone, l2 (the unsupervised weighting as above).
+    "288: tau 0.5, border 3, whitening, deepest tap and l2 with normals (default)": ClusterSettings(),
 }
 WEIGHTINGS = ("uniform", "unsupervised", "reference")
 

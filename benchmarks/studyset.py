@@ -80,7 +80,7 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
     distribution; the subset mean tells a setting that is better from one that got lucky.
     """
     from anoclust.clustering import cluster_embeddings, normalize_embeddings
-    from anoclust.estimator import pool_bags
+    from anoclust.estimator import pool_bags, resolve_embedding
     from anoclust.weighting import position_statistics
 
     k = len(set(data.truth))
@@ -89,7 +89,9 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
         pooled, scores = memoised_scores(data, settings, weighting, seed)
         stats = position_statistics(scores) if settings.position_norm and scores is not None else None
         emb, _ = pool_bags(data.bags, weighting, scores, settings.tau, settings.standardize, stats, pooled)
-        x = normalize_embeddings(emb, settings.normalize)
+        how, start = resolve_embedding(settings.normalize, settings.embed_taps, weighting, settings.backbone,
+                                       emb.shape[1])
+        x = normalize_embeddings(emb[:, start:], how)
         labels = cluster_embeddings(x, k, settings.method, seed)
         runs.append(clustering_scores(data.truth, labels))
         sub_nmi += subset_nmis(data.truth, x, k, settings.method, seed, subsets)
@@ -158,6 +160,9 @@ def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/
     classes); one line per set prints the full-set NMI and, in brackets,
     the mean over the 10 random 90% subsets (seeds 0-2 for the unsupervised weighting, seed 0
     otherwise). Returns the sum over the sets of the subset means, per variant.
+
+    The scripts' "default" rows pool every tap without normalisation: the default embedding
+    before section 14, which with normals now keeps the deepest tap and l2-normalises.
 
     space.whitening is the reference weighting's map. The unsupervised default's embedding map
     (RESULTS section 11) is anoclust.estimator.embedding_whitening, which the scripts written
