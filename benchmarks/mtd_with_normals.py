@@ -55,6 +55,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default="/tmp/anoclust-cache")
     args = ap.parse_args(argv)
+    args.mtd = args.mtd.resolve()  # the mixed CSV lives in a temporary folder: relative paths would break
     refs = str(args.mtd / "reference_normals.txt")
     print(f"threshold: auto (95th percentile of the references' leave-one-out scores); seed {args.seed}\n")
     print("| k | normals set apart (of 200) | defects set apart (of 392) | clusters | defect NMI | NMI, defects alone |")

@@ -117,7 +117,8 @@ def _markdown(rows, settings, args) -> str:
     parts = ["# anoclust evaluate", "",
              f"Settings: backbone {settings.backbone}, image size {settings.image_size}, tau {settings.tau}, "
              f"standardize {settings.standardize}, position norm {settings.position_norm}, border {settings.border}, "
-             f"whiten {settings.whiten}, method {settings.method}, normalize {settings.normalize}, embed taps {settings.embed_taps}, "
+             f"whiten {settings.whiten}, method {settings.method}, normalize {settings.normalize}, "
+             f"embed taps {settings.embed_taps}, "
              f"seeds {','.join(map(str, args.seeds))} (seed-dependent scores: mean±spread). "
              "Cells: NMI / ARI / F1; k = number of classes.", ""]
     titles = {"-": "Labelled datasets", "good": "MVTec AD, good clustered as a class",
