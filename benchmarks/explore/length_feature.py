@@ -1,0 +1,61 @@
+"""l2 on the deepest tap, with the discarded strength handed back as one coordinate (section 14).
+
+Section 14's default (the deepest tap of the whitened embedding, l2) merges synthetic defect
+types that differ mostly in strength (spot, hole). Here the log of the embedding's length,
+standardised over the set, is appended to the unit vector with weight beta = 0.1 / 0.2 / 0.4.
+"study": the five study sets (subset means, as compare_embeddings); "types": the local sets
+with 5-8 types of synthetic_draws.py (full-set NMI). An exploration.
+
+    PYTHONPATH=src python benchmarks/explore/length_feature.py study|types
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # synthetic_draws
+from studyset import compare_embeddings, embed, l2
+from synthetic_draws import more_types
+
+from anoclust.clustering import cluster_embeddings
+from anoclust.estimator import patch_scores, patch_space, pool_bags
+from anoclust.metrics import clustering_scores
+from anoclust.pipeline import ClusterSettings
+
+CFG = ClusterSettings()
+SPLIT = 32  # features.6's channels come first
+
+
+def variants_of(embedding: np.ndarray) -> dict:
+    deep = embedding[:, SPLIT:]
+    unit = l2(deep)
+    log_length = np.log(np.linalg.norm(deep, axis=1))
+    z = (log_length - log_length.mean()) / (log_length.std() + 1e-12)
+    out = {"deepest tap, l2 (default)": unit}
+    for beta in (0.1, 0.2, 0.4):
+        out[f"+ {beta} log length"] = np.concatenate([unit, beta * z[:, None]], 1)
+    return out
+
+
+def variants(e, space, scores, seed):
+    return variants_of(pool_bags(e.bags, "reference", scores, CFG.tau, CFG.standardize, None, space.whitening)[0])
+
+
+def types() -> None:
+    for ds in more_types():
+        e = embed(ds, CFG, "/tmp/anoclust-cache")
+        truth, k = np.array(e.truth), len(set(e.truth))
+        space = patch_space(e.bags.shape[1], "reference", e.normal_bags, CFG.border, CFG.whiten, CFG.max_bank, 0)
+        s = patch_scores(e.bags, "reference", e.normal_bags, CFG.n_sampled, CFG.max_bank, 0, space)
+        x = variants_of(pool_bags(e.bags, "reference", s, CFG.tau, CFG.standardize, None, space.whitening)[0])
+        nmi = {n: clustering_scores(truth, cluster_embeddings(v, k, "ward", 0))["nmi"] for n, v in x.items()}
+        print(f"{k} types", " | ".join(f"{n}: {v:.3f}" for n, v in nmi.items()), flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "types":
+        types()
+    else:
+        compare_embeddings("reference", variants)
