@@ -48,6 +48,8 @@ _SCORES: dict = {}
 
 
 SUBSET_SHARE = 0.9
+# The default backbone's patch features: features.6's 32 channels first, then features.13's 96.
+SPLIT = 32
 
 
 def subset_nmis(truth, x: np.ndarray, k: int, method: str = "ward", seed: int = 0, subsets: int = 10) -> list[float]:
@@ -148,7 +150,9 @@ def spread_scaled(x: np.ndarray) -> np.ndarray:
 
 def l2(x: np.ndarray) -> np.ndarray:
     """Each row scaled to unit length (the tool's --normalize l2)."""
-    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
+    from anoclust.clustering import normalize_embeddings
+
+    return normalize_embeddings(x, "l2")
 
 
 def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/tmp/exp/studywork"),

@@ -19,14 +19,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import compare_embeddings, l2, spread_scaled
+from studyset import SPLIT, compare_embeddings, l2, spread_scaled
 
 from anoclust.estimator import embedding_whitening, patch_space, pool_bags
 from anoclust.patch_space import within_image_whitening
 from anoclust.pipeline import ClusterSettings
 
 CFG = ClusterSettings()
-SPLIT = 32  # features.6's channels come first in the patch features
 
 
 def own_whitening(weighting: str, bags: np.ndarray, normal_bags, seed: int):

@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # synthetic_draws
-from studyset import compare_embeddings, embed, l2
+from studyset import SPLIT, compare_embeddings, embed, l2
 from synthetic_draws import more_types
 
 from anoclust.clustering import cluster_embeddings
@@ -25,7 +25,6 @@ from anoclust.metrics import clustering_scores
 from anoclust.pipeline import ClusterSettings
 
 CFG = ClusterSettings()
-SPLIT = 32  # features.6's channels come first
 
 
 def variants_of(embedding: np.ndarray) -> dict:

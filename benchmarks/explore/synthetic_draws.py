@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import embed, l2, study_sets
+from studyset import SPLIT, embed, l2, study_sets
 
 from anoclust.clustering import cluster_embeddings
 from anoclust.estimator import patch_scores, patch_space, pool_bags
@@ -27,7 +27,6 @@ from anoclust.pipeline import ClusterSettings
 from anoclust.synthetic import DEFECT_TYPES, make_labelled_folder
 
 CFG = ClusterSettings()
-SPLIT = 32  # features.6's channels come first
 
 
 def more_draws(kind: str, draws=range(2, 6)) -> list:
@@ -64,12 +63,12 @@ def main() -> None:
         everything = pool_bags(e.bags, "reference", s, CFG.tau, CFG.standardize, None, space.whitening)[0]
         own = space_of(e.normal_bags[..., SPLIT:]).whitening
         deep_own = pool_bags(e.bags[..., SPLIT:], "reference", s, CFG.tau, CFG.standardize, None, own)[0]
+        deep = everything[:, SPLIT:]
         x = {
             "before section 14": everything,
-            "deepest tap, l2 (default)": l2(everything[:, SPLIT:]),
-            "deepest tap": everything[:, SPLIT:],
-            "deepest tap / sqrt(length)": everything[:, SPLIT:] / np.sqrt(np.linalg.norm(everything[:, SPLIT:], axis=1,
-                                                                                         keepdims=True)),
+            "deepest tap, l2 (default)": l2(deep),
+            "deepest tap": deep,
+            "deepest tap / sqrt(length)": deep / np.sqrt(np.linalg.norm(deep, axis=1, keepdims=True)),
             "deepest tap, own whitening, l2": l2(deep_own),
             "average pooling": pool_bags(e.bags, "uniform", None, CFG.tau, CFG.standardize)[0],
         }

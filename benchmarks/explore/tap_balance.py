@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import compare_embeddings, spread_scaled
+from studyset import SPLIT, compare_embeddings, spread_scaled
 
 from anoclust.estimator import embedding_whitening, pool_bags, weighted_average
 from anoclust.patch_space import within_image_whitening
@@ -29,7 +29,6 @@ from anoclust.pipeline import ClusterSettings
 from anoclust.weighting import softmax_weights
 
 CFG = ClusterSettings()
-SPLIT = 32  # features.6's channels come first in the patch features
 
 
 def variants(e, space, scores, seed):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import embed
+from studyset import SPLIT, embed
 
 from anoclust.clustering import cluster_embeddings
 from anoclust.estimator import embedding_whitening, patch_scores, patch_space, pool_bags
@@ -26,7 +26,6 @@ from anoclust.pipeline import ClusterSettings
 from anoclust.synthetic import make_labelled_folder
 
 CFG = ClusterSettings()
-SPLIT = 32  # features.6's channels come first
 
 
 def main(kind: str) -> None:
