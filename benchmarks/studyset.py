@@ -82,10 +82,11 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
     distribution; the subset mean tells a setting that is better from one that got lucky.
     """
     from anoclust.clustering import cluster_embeddings, normalize_embeddings
-    from anoclust.estimator import pool_bags, resolve_embedding
+    from anoclust.estimator import pool_bags, resolve_embedding, resolve_method
     from anoclust.weighting import position_statistics
 
     k = len(set(data.truth))
+    method = resolve_method(settings.method, weighting)
     runs, sub_nmi = [], []
     for seed in seeds:
         pooled, scores = memoised_scores(data, settings, weighting, seed)
@@ -94,9 +95,9 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
         how, start = resolve_embedding(settings.normalize, settings.embed_taps, weighting, settings.backbone,
                                        emb.shape[1])
         x = normalize_embeddings(emb[:, start:], how)
-        labels = cluster_embeddings(x, k, settings.method, seed)
+        labels = cluster_embeddings(x, k, method, seed)
         runs.append(clustering_scores(data.truth, labels))
-        sub_nmi += subset_nmis(data.truth, x, k, settings.method, seed, subsets)
+        sub_nmi += subset_nmis(data.truth, x, k, method, seed, subsets)
     out = {m: (float(np.mean([r[m] for r in runs])), float(np.std([r[m] for r in runs]))) for m in runs[0]}
     if sub_nmi:
         out["nmi_sub"] = (float(np.mean(sub_nmi)), float(np.std(sub_nmi)))

@@ -23,10 +23,11 @@ def test_cluster_save_model_then_assign(mvtec_category, tmp_path):
     assert len(normal) >= 4 and normal.count("good") >= 0.8 * len(normal)  # test/good mostly set apart
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["k"] == "auto" and config["n_clusters"] >= 2 and config["normal_threshold_value"] > 0
+    assert config["method"] == "ward_kmeans"  # "auto" resolved for the reference weighting
     meta = json.loads((model / "model.json").read_text())
     assert meta["format_version"] == 3 and meta["weights_sha256"].startswith("b0353104")
     # reference weighting with the default taps: the deepest tap (96 of 128 channels), l2
-    assert (meta["normalize"], meta["embed_from"]) == ("l2", 32)
+    assert (meta["normalize"], meta["embed_from"], meta["method"]) == ("l2", 32, "ward_kmeans")
 
     code, stdout, stderr = run_cli("assign", str(model), str(mvtec_category), "--out", str(tmp_path / "new"),
                                    "--cache", cache, "--quiet")

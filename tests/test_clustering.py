@@ -32,3 +32,28 @@ def test_normalizations():
     assert np.allclose(np.cov(w.T, bias=True), np.eye(w.shape[1]), atol=1e-6)
     with pytest.raises(ValueError):
         normalize_embeddings(x, "bogus")
+
+
+def test_kmeans_refined_moves_a_point_to_the_nearer_centre():
+    from anoclust.clustering import kmeans_refined
+
+    x = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]])
+    # centres 0.5 and 7.67: the point at 2 is nearer the first (1.5 against 5.67); then the
+    # centres are 1 and 10.5 and nothing moves again.
+    labels = kmeans_refined(x, np.array([0, 0, 1, 1, 1]))
+    assert labels.tolist() in ([0, 0, 0, 1, 1], [1, 1, 1, 0, 0])
+
+
+def within_ss(x, labels):
+    return sum(((x[labels == c] - x[labels == c].mean(0)) ** 2).sum() for c in np.unique(labels))
+
+
+def test_ward_kmeans_never_has_more_within_cluster_spread_than_ward():
+    rng = np.random.default_rng(3)
+    improved = 0
+    for _ in range(10):
+        x = rng.normal(size=(60, 2))  # no clear clusters: Ward's greedy merges are often not optimal
+        ward, polished = (cluster_embeddings(x, 4, m) for m in ("ward", "ward_kmeans"))
+        assert within_ss(x, polished) <= within_ss(x, ward) + 1e-9
+        improved += within_ss(x, polished) < within_ss(x, ward) - 1e-9
+    assert improved > 0

@@ -86,6 +86,17 @@ def test_resolve_embedding_by_weighting_and_layout():
         resolve_embedding("auto", "deepest", "reference", "mobilenet_v2", 6)
 
 
+def test_auto_method_polishes_ward_with_kmeans_only_with_normals():
+    from anoclust.estimator import resolve_method
+
+    assert resolve_method("auto", "reference") == "ward_kmeans"
+    assert [resolve_method("auto", w) for w in ("unsupervised", "uniform", "max")] == ["ward"] * 3
+    assert resolve_method("kmeans", "reference") == "kmeans"
+    bags = np.random.default_rng(0).normal(size=(12, 16, 8)).astype(np.float32)
+    assert AnomalyClustering(n_clusters=2, weighting="unsupervised", n_sampled=4).fit(bags).method_ == "ward"
+    assert AnomalyClustering(n_clusters=2, weighting="uniform", method="average").fit(bags).method_ == "average"
+
+
 def test_reference_describes_the_defect_by_the_deepest_tap_l2_normalised(tmp_path):
     # 128-channel bags laid out as mobilenet_v2's taps; the type is written into the deep part
     rng = np.random.default_rng(0)
@@ -98,6 +109,7 @@ def test_reference_describes_the_defect_by_the_deepest_tap_l2_normalised(tmp_pat
     full = AnomalyClustering(n_clusters=3, weighting="reference", tau=0.1, border=0, embed_taps="all",
                              normalize="none").fit(bags, normal=normal)
     assert (est.normalize_, est.embed_from_) == ("l2", 32) and est.embeddings_.shape == (24, 96)
+    assert (est.method_, full.method_) == ("ward_kmeans", "ward_kmeans")
     # the kept columns are the deep tap's part of the full (whitened) embedding
     assert np.allclose(est.embeddings_, full.embeddings_[:, 32:], atol=1e-5)
     assert (np.linalg.norm(est.cluster_centers_, axis=1) <= 1 + 1e-6).all()  # means of unit vectors
@@ -106,7 +118,7 @@ def test_reference_describes_the_defect_by_the_deepest_tap_l2_normalised(tmp_pat
     assert clustering_scores(y, est.labels_)["nmi"] > 0.95
     est.save(tmp_path / "model")
     back = AnomalyClustering.load(tmp_path / "model")
-    assert (back.normalize_, back.embed_from_) == ("l2", 32)
+    assert (back.normalize_, back.embed_from_, back.method_) == ("l2", 32, "ward_kmeans")
     a, b = est.assign(bags), back.assign(bags)
     assert np.array_equal(a.labels, est.labels_) and np.array_equal(a.labels, b.labels)
     assert np.allclose(a.distances, b.distances, rtol=1e-4)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-METHODS = ("ward", "average", "complete", "kmeans", "spectral")
+METHODS = ("ward", "ward_kmeans", "average", "complete", "kmeans", "spectral")
 NORMALIZATIONS = ("none", "l2", "whiten")
 
 # Exact Ward keeps N^2 / 2 pairwise distances (100 MB at 5,000 images, 10 GB at 50,000) and its
@@ -40,7 +40,9 @@ def cluster_embeddings(
 ) -> np.ndarray:
     """Labels 0..k-1 for the rows of `embeddings`, numbered by decreasing cluster size."""
     x = np.asarray(embeddings, dtype=np.float64)
-    if method == "ward" and len(x) > EXACT_WARD_MAX:
+    if method == "ward_kmeans":
+        labels = kmeans_refined(x, cluster_embeddings(x, n_clusters, "ward", random_state))
+    elif method == "ward" and len(x) > EXACT_WARD_MAX:
         labels = two_stage_ward(x, n_clusters, TWO_STAGE_CENTROIDS, random_state)
     elif method in ("ward", "average", "complete"):
         from sklearn.cluster import AgglomerativeClustering
@@ -63,6 +65,21 @@ def cluster_embeddings(
     else:
         raise ValueError(f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)}")
     return relabel_by_size(labels)
+
+
+def kmeans_refined(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Lloyd's k-means started from the centroids of `labels` (deterministic).
+
+    Ward merges greedily and never undoes a merge, so an image joined to a group early stays
+    there even when another group's centre ends up nearer; the k-means steps move it. Both
+    minimise the same within-cluster sum of squares, so this only polishes Ward's partition
+    (docs/RESULTS.md, section 15).
+    """
+    from sklearn.cluster import KMeans
+
+    ids = np.unique(labels)
+    centres = np.stack([x[labels == c].mean(0) for c in ids])
+    return KMeans(n_clusters=len(ids), init=centres, n_init=1, random_state=0).fit_predict(x)
 
 
 def two_stage_ward(

@@ -59,6 +59,7 @@ def save_model(est, path: str | os.PathLike) -> Path:
             "image_size": est.image_size,
             "weights_sha256": est.weights_sha256_,
             "weighting": est.weighting_,
+            "method": est.method_,
             "normalize": est.normalize_,
             "embed_from": est.embed_from_,
             "n_clusters": est.n_clusters_,
@@ -123,6 +124,7 @@ def load_model(path: str | os.PathLike, backbone: str | None = None, weights: st
         )
     est = AnomalyClustering(**params)
     est.weighting_ = meta["weighting"]
+    est.method_ = meta.get("method", params.get("method"))  # models saved before it was recorded
     est.normalize_, est.embed_from_ = meta["normalize"], int(meta["embed_from"])
     est.n_clusters_ = int(meta["n_clusters"])
     est.patch_shape_ = tuple(meta["patch_shape"])

@@ -37,7 +37,7 @@ class ClusterSettings:
     border: int = 3
     whiten: bool = True
     n_sampled: int = 32
-    method: str = "ward"
+    method: str = "auto"
     normalize: str = "auto"
     embed_taps: str = "auto"
     backbone: str = "mobilenet_v2"
@@ -187,6 +187,7 @@ def write_run(result: RunResult, settings: ClusterSettings, out: Path, input_pat
         input=str(Path(input_path).resolve()),
         layout=images.layout,
         weighting=est.weighting_,
+        method=est.method_,
         normalize=est.normalize_,
         embed_taps="all" if est.embed_from_ == 0 else "deepest",
         n_images=len(result.paths),

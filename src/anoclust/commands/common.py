@@ -65,7 +65,9 @@ def add_method_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -
                         "(default %(default)s)")
     p.add_argument("--n-sampled", type=positive_int, default=d.n_sampled,
                    help="other images sampled per image by the unsupervised score (default %(default)s)")
-    p.add_argument("--method", choices=METHODS, default=d.method, help="clustering method (default %(default)s)")
+    p.add_argument("--method", choices=("auto",) + METHODS, default=d.method,
+                   help="clustering method; auto = ward_kmeans (Ward polished by k-means) with the reference "
+                        "weighting, else ward (default %(default)s)")
     p.add_argument("--normalize", choices=("auto",) + NORMALIZATIONS, default=d.normalize,
                    help="embedding normalisation before clustering; auto = l2 with the reference weighting, "
                         "else none (default %(default)s)")

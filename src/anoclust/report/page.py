@@ -146,6 +146,8 @@ def _overview(run: RunData, titles, odd) -> str:
         + ". Click a point to jump to its image.</figcaption></figure>",
     ]
     method = str(run.config.get("method", ""))
+    polished = method == "ward_kmeans"  # Ward's tree, then k-means steps moved some images
+    method = "ward" if polished else method
     rows = run.clustered
     if method in LINKAGES and len(rows) > MAX_TREE:
         parts.append(
@@ -158,7 +160,9 @@ def _overview(run: RunData, titles, odd) -> str:
             dendrogram_svg(run.space(rows), run.clusters[rows], method, ids=rows),
             f"<figcaption>{escape(method.capitalize())} dendrogram (top merges only for large runs; a leaf "
             "bar is a group of images, grey when it mixes clusters). Dashed line: the cut into "
-            f"{run.n_clusters} clusters.</figcaption></figure>",
+            f"{run.n_clusters} clusters"
+            + (" before the k-means steps, which may move images across it" if polished else "")
+            + ".</figcaption></figure>",
         ]
     parts.append("</div></section>")
     return "".join(parts)

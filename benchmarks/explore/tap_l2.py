@@ -1,0 +1,36 @@
+"""Each tap's part of the default (whitened) embedding l2-normalised on its own, then the fine
+tap's unit vector put beside the deep tap's at weight r: the deep tap describes the defect, the
+fine tap's direction keeps the whole-image textures apart without its length dominating.
+
+An exploration; the five study sets of studyset.py.
+
+    PYTHONPATH=src python benchmarks/explore/tap_l2.py reference|unsupervised
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
+from studyset import SPLIT, compare_embeddings, l2
+
+from anoclust.estimator import embedding_whitening, pool_bags
+from anoclust.pipeline import ClusterSettings
+
+CFG = ClusterSettings()
+
+
+def variants(e, space, scores, seed):
+    weighting = sys.argv[1]
+    w = embedding_whitening(space, weighting, e.bags, CFG.whiten, CFG.max_bank, seed)
+    emb = pool_bags(e.bags, weighting, scores, CFG.tau, CFG.standardize, None, w)[0]
+    fine, deep = l2(emb[:, :SPLIT]), l2(emb[:, SPLIT:])
+    out = {"default": emb, "deep, l2": deep}
+    for r in (0.35, 0.5, 0.7, 1.0):
+        out[f"deep + {r} fine"] = np.concatenate([deep, r * fine], 1)
+    return out
+
+
+if __name__ == "__main__":
+    compare_embeddings(sys.argv[1], variants)
