@@ -41,22 +41,24 @@ def mtd_protocol(root: Path) -> tuple[list[Path], list[str], list[Path]]:
     return paths, labels, refs
 
 
-def embed(paths, normals, cache: str | None, seed: int, weighting: str = "auto") -> np.ndarray:
-    """The estimator's clustering space with its default settings."""
+def embed(paths, normals, cache: str | None, seed: int, weighting: str = "auto") -> tuple[np.ndarray, str]:
+    """The estimator's clustering space with its default settings, and its clustering method."""
     extractor = PatchExtractor(EmbeddingConfig(), cache_dir=cache)
     bags = extractor.extract(paths).bags
     normal_bags = extractor.extract(normals).bags if normals and weighting != "unsupervised" else None
     est = AnomalyClustering(n_clusters=2, weighting=weighting, random_state=seed).fit(bags, normal=normal_bags)
-    return normalize_embeddings(est.embeddings_, est.normalize_)
+    return normalize_embeddings(est.embeddings_, est.normalize_), est.method_
 
 
-def study(name: str, x: np.ndarray, y: list[str], k_max: int, criteria, seed: int, neighbours=()) -> None:
+def study(name: str, space: tuple[np.ndarray, str], y: list[str], k_max: int, criteria, seed: int,
+          neighbours=()) -> None:
+    x, method = space
     k_true = len(set(y))
-    nmi_true = clustering_scores(y, cluster_embeddings(x, k_true, "ward", seed))["nmi"]
+    nmi_true = clustering_scores(y, cluster_embeddings(x, k_true, method, seed))["nmi"]
     runs = [(c, None) for c in criteria] + [("eigengap", nn) for nn in neighbours]
     for c, nn in runs:
-        k, _ = choose_k(x, k_max, c, "ward", seed, n_neighbors=nn)
-        nmi = clustering_scores(y, cluster_embeddings(x, k, "ward", seed))["nmi"]
+        k, _ = choose_k(x, k_max, c, method, seed, n_neighbors=nn)
+        nmi = clustering_scores(y, cluster_embeddings(x, k, method, seed))["nmi"]
         ratio = nmi / nmi_true if nmi_true > 0 else float("nan")
         label = c if nn is None else f"{c}, {nn} neighbours"
         print(f"| {name} | {label} | {k_true} | {k} | {nmi_true:.3f} | {nmi:.3f} | {ratio:.2f} |", flush=True)
@@ -75,7 +77,8 @@ def main(argv=None) -> int:
     ap.add_argument("--mtd", type=Path, default=MTD, help="MTD folder (default %(default)s)")
     ap.add_argument("--no-mtd", action="store_true")
     args = ap.parse_args(argv)
-    print(f"default criterion: {DEFAULT_CRITERION}; k in 2..{args.k_max}; Ward; weighting {args.weighting}\n")
+    print(f"default criterion: {DEFAULT_CRITERION}; k in 2..{args.k_max}; the estimator's clustering method "
+          f"(ward_kmeans with normals, else ward); weighting {args.weighting}\n")
     print("| set | criterion | true k | chosen k | NMI at true k | NMI at chosen k | ratio |")
     print("|---|---|---|---|---|---|---|")
     if not args.no_mtd and args.mtd.is_dir():

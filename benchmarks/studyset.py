@@ -157,14 +157,15 @@ def l2(x: np.ndarray) -> np.ndarray:
 
 
 def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/tmp/exp/studywork"),
-                       cache: str = "/tmp/anoclust-cache") -> dict:
+                       cache: str = "/tmp/anoclust-cache", extra: list[Dataset] = ()) -> dict:
     """Score alternative image embeddings built from the default patch scores, on every study set.
 
     variants(embedded, space, scores, seed) -> {name: (N, D) embeddings, or a function from row
     indices to cluster labels of those rows}. Embeddings are clustered with Ward (k = number of
     classes); one line per set prints the full-set NMI and, in brackets,
     the mean over the 10 random 90% subsets (seeds 0-2 for the unsupervised weighting, seed 0
-    otherwise). Returns the sum over the sets of the subset means, per variant.
+    otherwise). Returns the sum over the sets of the subset means, per variant. extra: more
+    datasets scored after the study sets (and counted in the sum).
 
     The scripts' "default" rows pool every tap without normalisation: the default embedding
     before section 14, which with normals now keeps the deepest tap and l2-normalises.
@@ -179,7 +180,7 @@ def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/
     cfg = ClusterSettings()
     seeds = [0, 1, 2] if weighting == "unsupervised" else [0]
     totals: dict = {}
-    for ds in study_sets(work):
+    for ds in study_sets(work) + list(extra):
         if only and ds.name not in only:
             continue
         e = embed(ds, cfg, cache)
@@ -198,5 +199,5 @@ def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/
             totals[name] = totals.get(name, 0.0) + v[:, 1:].mean()
             cells.append(f"{name}: {v[:, 0].mean():.3f} ({v[:, 1:].mean():.3f})")
         print(ds.name, weighting, " | ".join(cells), flush=True)
-    print("sum of subset means", {k: round(v, 3) for k, v in totals.items()})
+    print("sum of subset means", {k: round(float(v), 3) for k, v in totals.items()})
     return totals
