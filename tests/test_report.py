@@ -97,6 +97,13 @@ def test_missing_image_gets_placeholder_and_no_labels_means_no_table(tmp_path):
     assert len(sections(html)) == 3
 
 
+def test_ward_polished_by_kmeans_draws_wards_tree_and_says_so(tmp_path):
+    make_run(tmp_path / "run", tmp_path / "img", method="ward_kmeans")
+    html = write_report(tmp_path / "run").read_text()
+    assert 'id="dendrogram"' in html and "Ward dendrogram" in html
+    assert "before the k-means steps" in html
+
+
 def test_report_rebuild_is_identical_and_written_elsewhere(tmp_path):
     make_run(tmp_path / "run", tmp_path / "img")
     a = write_report(tmp_path / "run").read_text()

@@ -1,8 +1,10 @@
 """Clusterings of the default embedding beyond one Ward cut: k-means started from Ward's
 clusters (`ward_kmeans`, the reference weighting's default since docs/RESULTS.md section 15);
-a few rounds of re-projection onto the clusters' discriminant directions (shrunk LDA) and
-re-clustering; and a consensus of Ward on 50 random 80% subsets (co-association matrix,
-average linkage).
+spherical k-means started from Ward's clusters (centres scaled to unit length, assignment by
+cosine: the k-means of unit vectors); a few rounds of re-projection onto the clusters'
+discriminant directions (shrunk LDA) and re-clustering; a consensus of Ward on 50 random 80%
+subsets (co-association matrix, average linkage); and spectral clustering on a 20-neighbour
+graph.
 
 An exploration; the five study sets of studyset.py.
 
@@ -42,6 +44,23 @@ def lda_rounds(x, labels, k, rounds):
     return labels
 
 
+def spherical_from(x, labels, iterations=50):
+    for _ in range(iterations):
+        centres = l2(np.stack([x[labels == c].mean(0) for c in np.unique(labels)]))
+        moved = (x @ centres.T).argmax(1)
+        if (moved == labels).all():
+            break
+        labels = moved
+    return labels
+
+
+def spectral(x, k, seed, neighbours=20):
+    from sklearn.cluster import SpectralClustering
+
+    return SpectralClustering(k, affinity="nearest_neighbors", n_neighbors=neighbours, assign_labels="cluster_qr",
+                              random_state=seed).fit_predict(x)
+
+
 def consensus(x, k, seed, runs=50, share=0.8):
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
@@ -68,9 +87,11 @@ def variants(e, space, scores, seed):
     return {
         "Ward": x,
         "k-means from Ward": lambda r: kmeans_refined(x[r], ward(r)),
+        "spherical k-means from Ward": lambda r: spherical_from(x[r], ward(r)),
         "LDA, 1 round": lambda r: lda_rounds(x[r], ward(r), k, 1),
         "LDA, 3 rounds": lambda r: lda_rounds(x[r], ward(r), k, 3),
         "consensus": lambda r: consensus(x[r], k, seed),
+        "spectral, 20 neighbours": lambda r: spectral(x[r], k, seed),
     }
 
 
