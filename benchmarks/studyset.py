@@ -83,7 +83,7 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
     """
     from anoclust.clustering import cluster_embeddings, normalize_embeddings
     from anoclust.estimator import pool_bags, resolve_embedding, resolve_method
-    from anoclust.weighting import position_statistics
+    from anoclust.weighting import position_statistics, score_peak
 
     k = len(set(data.truth))
     method = resolve_method(settings.method, weighting)
@@ -93,7 +93,7 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
         stats = position_statistics(scores) if settings.position_norm and scores is not None else None
         emb, _ = pool_bags(data.bags, weighting, scores, settings.tau, settings.standardize, stats, pooled)
         how, start = resolve_embedding(settings.normalize, settings.embed_taps, weighting, settings.backbone,
-                                       emb.shape[1])
+                                       emb.shape[1], None if scores is None else score_peak(scores))
         x = normalize_embeddings(emb[:, start:], how)
         labels = cluster_embeddings(x, k, method, seed)
         runs.append(clustering_scores(data.truth, labels))

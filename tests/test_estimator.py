@@ -80,6 +80,11 @@ def test_resolve_embedding_by_weighting_and_layout():
     assert resolve_embedding("auto", "auto", "unsupervised", "mobilenet_v2", 128) == ("none", 0)
     assert resolve_embedding("none", "all", "reference", "mobilenet_v2", 128) == ("none", 0)
     assert resolve_embedding("whiten", "deepest", "uniform", "mobilenet_v2", 128) == ("whiten", 32)
+    # without normals the deepest tap only where the scores find local defects
+    assert resolve_embedding("auto", "auto", "unsupervised", "mobilenet_v2", 128, peak=5.0) == ("l2", 32)
+    assert resolve_embedding("auto", "auto", "unsupervised", "mobilenet_v2", 128, peak=4.0) == ("none", 0)
+    assert resolve_embedding("auto", "auto", "uniform", "mobilenet_v2", 128, peak=5.0) == ("none", 0)
+    assert resolve_embedding("none", "all", "unsupervised", "mobilenet_v2", 128, peak=5.0) == ("none", 0)
     # bags of another layout: auto keeps every tap unnormalised, deepest is refused
     assert resolve_embedding("auto", "auto", "reference", "mobilenet_v2", 6) == ("none", 0)
     with pytest.raises(AnoclustError, match="--embed-taps all"):
@@ -95,6 +100,19 @@ def test_auto_method_polishes_ward_with_kmeans_only_with_normals():
     bags = np.random.default_rng(0).normal(size=(12, 16, 8)).astype(np.float32)
     assert AnomalyClustering(n_clusters=2, weighting="unsupervised", n_sampled=4).fit(bags).method_ == "ward"
     assert AnomalyClustering(n_clusters=2, weighting="uniform", method="average").fit(bags).method_ == "average"
+
+
+def test_unsupervised_uses_the_deepest_tap_only_when_its_scores_find_local_defects():
+    rng = np.random.default_rng(0)
+    flat = rng.normal(size=(20, 64, 128)).astype(np.float32)  # every patch alike: no local defect
+    spiky = flat.copy()
+    for i in range(len(spiky)):  # one patch per image far from everything else
+        spiky[i, 27, 32 + i % 3] += 25.0
+    kw = dict(n_clusters=2, weighting="unsupervised", n_sampled=4, border=0)
+    low, high = AnomalyClustering(**kw).fit(flat), AnomalyClustering(**kw).fit(spiky)
+    assert low.score_peak_ < 4.5 <= high.score_peak_
+    assert (low.normalize_, low.embed_from_) == ("none", 0)
+    assert (high.normalize_, high.embed_from_) == ("l2", 32) and high.embeddings_.shape == (20, 96)
 
 
 def test_reference_describes_the_defect_by_the_deepest_tap_l2_normalised(tmp_path):

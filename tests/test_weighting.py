@@ -106,3 +106,14 @@ def test_position_normalise_discounts_positions_high_in_every_image():
     normed = position_normalise(scores)
     assert normed[4].argmax() == 3
     assert np.abs(np.median(normed, axis=0)).max() < 1e-6
+
+
+def test_score_peak_is_the_median_of_each_images_largest_standardised_score():
+    from anoclust.weighting import score_peak
+
+    scores = np.array([
+        [0.0, 0.0, 0.0, 0.0, 10.0, np.nan],  # mean 2, std 4: largest (10 - 2) / 4 = 2
+        [1.0, 3.0, 1.0, 3.0, 1.0, 3.0],  # mean 2, std 1: 1
+        [0.0, 0.0, 0.0, 5.0, 5.0, 0.0],  # mean 5/3, std 2.357: 1.414
+    ])
+    assert score_peak(scores) == pytest.approx(np.sqrt(2), rel=1e-6)

@@ -29,6 +29,7 @@ CFG = ClusterSettings()
 def default_embedding(e, space, scores, seed, weighting):
     w = embedding_whitening(space, weighting, e.bags, CFG.whiten, CFG.max_bank, seed)
     emb = pool_bags(e.bags, weighting, scores, CFG.tau, CFG.standardize, None, w)[0]
+    # the embedding of the time: section 16's switch for the unsupervised weighting came later
     how, start = resolve_embedding("auto", "auto", weighting, CFG.backbone, emb.shape[1])
     return l2(emb[:, start:]) if how == "l2" else emb[:, start:]
 

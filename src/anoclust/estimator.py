@@ -25,6 +25,7 @@ from .weighting import (
     position_normalise,
     position_statistics,
     reference_scores,
+    score_peak,
     softmax_weights,
     unsupervised_scores,
     weighted_average,
@@ -133,17 +134,28 @@ def pool_bags(
 EMBED_TAPS = ("auto", "all", "deepest")
 
 
-def resolve_embedding(normalize: str, embed_taps: str, weighting: str, backbone: str, dim: int) -> tuple[str, int]:
+# Without normals the deepest tap describes the defect only when the set's score_peak is at
+# least this: its local defects stand out. Whole-image defect textures score 3.6-4.0 and lose
+# with the deepest tap; sets of small local defects score 4.9-5.5 (docs/RESULTS.md, section 16).
+LOCAL_PEAK = 4.5
+
+
+def resolve_embedding(
+    normalize: str, embed_taps: str, weighting: str, backbone: str, dim: int, peak: float | None = None
+) -> tuple[str, int]:
     """(normalisation, first embedding column kept) for a fit; "auto" settings resolved.
 
     With the reference weighting "auto" describes the defect by the deepest tap's part of the
     whitened embedding, l2-normalised: the scores still use every tap (fine detail helps find
     the defect), but in the description the fine tap and the embedding's length carry more of
-    the parts' own variation than of the defect type (docs/RESULTS.md, section 14). Otherwise,
-    and for bags not laid out as the backbone's default taps, "auto" keeps every tap unnormalised.
+    the parts' own variation than of the defect type (docs/RESULTS.md, section 14). With the
+    unsupervised weighting it does so only when the scores find local defects (peak, the set's
+    weighting.score_peak, at least LOCAL_PEAK; section 16). Otherwise, and for bags not laid out
+    as the backbone's default taps, "auto" keeps every tap unnormalised.
     """
     last = deepest_tap_channels(backbone, dim)
-    coarse = weighting == "reference" and last is not None
+    local = weighting == "unsupervised" and peak is not None and peak >= LOCAL_PEAK
+    coarse = (weighting == "reference" or local) and last is not None
     taps = ("deepest" if coarse else "all") if embed_taps == "auto" else embed_taps
     normalize = ("l2" if coarse else "none") if normalize == "auto" else normalize
     if taps == "all":
@@ -175,7 +187,8 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
     bags) are defect-free reference images for the `reference` weighting.
 
     Learned: labels_ (N,), embeddings_ (N, D'; before normalisation), weights_ (N, M), scores_
-    (N, M; NaN for uniform and max pooling), n_clusters_, weighting_, method_ (resolve_method),
+    (N, M; NaN for uniform and max pooling), score_peak_ (weighting.score_peak of the scores;
+    None without scores), n_clusters_, weighting_, method_ (resolve_method),
     normalize_ and embed_from_ (the resolved normalisation and the first of the D patch-feature
     columns the embedding keeps; resolve_embedding). When paths are given, images that cannot be read
     get label -1 (UNREADABLE) and NaN rows, and are listed in skipped_ as (path, reason).
@@ -186,7 +199,9 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
     within their own image (anoclust.patch_space; docs/RESULTS.md, sections 6 and 11).
     embed_taps ("auto", "all", "deepest") and normalize ("auto" or a clustering.NORMALIZATIONS
     entry): which taps the embedding describes the defect with and how it is normalised;
-    "auto" is the deepest tap and l2 with the reference weighting, else all taps unnormalised.
+    "auto" is the deepest tap and l2 with the reference weighting, and with the unsupervised
+    weighting when its scores find local defects (score_peak_ >= LOCAL_PEAK), else all taps
+    unnormalised.
     method ("auto" or a clustering.METHODS entry): "auto" is Ward polished by k-means
     (ward_kmeans) with the reference weighting, else Ward.
     n_clusters="auto" picks k in 2..k_max with anoclust.model_selection.choose_k (k_diagnostics_).
@@ -341,8 +356,9 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         embeddings, weights = pool_bags(
             bags, self.weighting_, scores, self.tau, self.standardize, self._position_stats(), pooled
         )
+        self.score_peak_ = None if scores is None else score_peak(scores)
         self.normalize_, self.embed_from_ = resolve_embedding(
-            self.normalize, self.embed_taps, self.weighting_, self.backbone, bags.shape[2]
+            self.normalize, self.embed_taps, self.weighting_, self.backbone, bags.shape[2], self.score_peak_
         )
         embeddings = embeddings[:, self.embed_from_ :]
         normals = np.zeros(len(bags), dtype=bool)

@@ -187,6 +187,7 @@ def write_run(result: RunResult, settings: ClusterSettings, out: Path, input_pat
         input=str(Path(input_path).resolve()),
         layout=images.layout,
         weighting=est.weighting_,
+        score_peak=est.score_peak_,
         method=est.method_,
         normalize=est.normalize_,
         embed_taps="all" if est.embed_from_ == 0 else "deepest",

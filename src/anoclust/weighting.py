@@ -231,6 +231,19 @@ def position_statistics(scores: np.ndarray) -> np.ndarray:
     return np.stack([med, mad + 0.05 * np.nanmean(mad) + 1e-12])
 
 
+def score_peak(scores: np.ndarray) -> float:
+    """Median over images of the largest patch score in standard deviations above its image's mean.
+
+    With a local defect the largest score stands far out; without one (a defect texture over
+    the whole image, or no defect) it is the largest of a few hundred noisy scores, about 3.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (nothing scored) give NaN
+        z = (s - np.nanmean(s, 1, keepdims=True)) / (np.nanstd(s, 1, keepdims=True) + 1e-12)
+        return float(np.nanmedian(np.nanmax(z, 1)))
+
+
 def position_normalise(scores: np.ndarray, stats: np.ndarray | None = None) -> np.ndarray:
     """Score each patch relative to the same grid position in the images of a set.
 

@@ -69,11 +69,12 @@ def add_method_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -
                    help="clustering method; auto = ward_kmeans (Ward polished by k-means) with the reference "
                         "weighting, else ward (default %(default)s)")
     p.add_argument("--normalize", choices=("auto",) + NORMALIZATIONS, default=d.normalize,
-                   help="embedding normalisation before clustering; auto = l2 with the reference weighting, "
-                        "else none (default %(default)s)")
+                   help="embedding normalisation before clustering; auto = l2 where --embed-taps auto picks "
+                        "the deepest tap, else none (default %(default)s)")
     p.add_argument("--embed-taps", choices=EMBED_TAPS, default=d.embed_taps,
                    help="taps the embedding describes the defect with (the scores use all); auto = the deepest "
-                        "with the reference weighting, else all (default %(default)s)")
+                        "with the reference weighting, and with the unsupervised one when its scores find local "
+                        "defects (config.json: score_peak >= 4.5), else all (default %(default)s)")
     p.add_argument("--backbone", default=d.backbone, help="feature network (default %(default)s)")
     p.add_argument("--weights", metavar="PATH", help="backbone weights file (torchvision format)")
     p.add_argument("--image-size", type=positive_int, default=d.image_size, help="input size in pixels (default %(default)s)")

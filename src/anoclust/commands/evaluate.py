@@ -120,8 +120,10 @@ def _markdown(rows, settings, args) -> str:
              f"whiten {settings.whiten}, method {settings.method}, normalize {settings.normalize}, "
              f"embed taps {settings.embed_taps}, "
              f"seeds {','.join(map(str, args.seeds))} (seed-dependent scores: mean±spread). "
-             + ("auto: with the reference weighting the deepest tap, l2 and ward_kmeans; with the others "
-                "every tap, none and ward. " if "auto" in (settings.method, settings.normalize, settings.embed_taps)
+             + ("auto: with the reference weighting the deepest tap, l2 and ward_kmeans; with the unsupervised "
+                "one the deepest tap and l2 where its scores find local defects, else every tap and none, and "
+                "ward; with the others every tap, none and ward. "
+                if "auto" in (settings.method, settings.normalize, settings.embed_taps)
                 else "")
              + "Cells: NMI / ARI / F1; k = number of classes.", ""]
     titles = {"-": "Labelled datasets", "good": "MVTec AD, good clustered as a class",
