@@ -27,6 +27,19 @@ def test_every_criterion_runs_and_stays_in_bounds(criterion):
     assert 2 <= k <= 6 and len(diag["values"]) == 5
 
 
+def test_partitions_of_ward_kmeans_are_the_polished_tree_cuts():
+    from anoclust.clustering import cluster_embeddings
+    from anoclust.metrics import clustering_scores
+    from anoclust.model_selection import _partitions
+
+    x = np.random.default_rng(1).normal(size=(50, 3))  # no clear groups: the polish moves points
+    parts = _partitions(x, range(2, 6), "ward_kmeans", 0)
+    for k, labels in parts.items():
+        direct = cluster_embeddings(x, k, "ward_kmeans", 0)
+        assert clustering_scores(direct, labels)["ari"] == pytest.approx(1.0)
+    assert choose_k(x, k_max=5, criterion="silhouette", method="ward_kmeans")[0] in range(2, 6)
+
+
 def test_k_max_bounds_the_choice_and_tiny_sets():
     x, _ = blobs(6)
     assert choose_k(x, k_max=3)[0] <= 3

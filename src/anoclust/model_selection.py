@@ -40,13 +40,16 @@ def _cut(tree: np.ndarray, k: int) -> np.ndarray:
 
 
 def _partitions(x: np.ndarray, ks: range, method: str, random_state: int | None) -> dict[int, np.ndarray]:
-    """Labels at every candidate k; Ward/average/complete cut one tree, others re-cluster."""
-    if method in ("ward", "average", "complete"):
+    """Labels at every candidate k; the linkages cut one tree (ward_kmeans then polishes each
+    cut), others re-cluster."""
+    from .clustering import cluster_embeddings, kmeans_refined
+
+    if method in ("ward", "ward_kmeans", "average", "complete"):
         from scipy.cluster.hierarchy import linkage
 
-        tree = _ward_tree(x) if method == "ward" else linkage(x, method=method)
-        return {k: _cut(tree, k) for k in ks}
-    from .clustering import cluster_embeddings
+        tree = _ward_tree(x) if method.startswith("ward") else linkage(x, method=method)
+        cuts = {k: _cut(tree, k) for k in ks}
+        return {k: kmeans_refined(x, c) for k, c in cuts.items()} if method == "ward_kmeans" else cuts
 
     return {k: cluster_embeddings(x, k, method, random_state) for k in ks}
 
