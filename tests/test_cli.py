@@ -48,7 +48,11 @@ def test_flat_folder_unsupervised_and_no_labels(mvtec_category, tmp_path):
     assert not (out / "metrics.json").exists()
     skipped = read_rows(out / "skipped.csv")
     assert [r["path"].endswith("broken.png") for r in skipped] == [True]
-    assert json.loads((out / "config.json").read_text())["weighting"] == "unsupervised"
+    config = json.loads((out / "config.json").read_text())
+    assert config["weighting"] == "unsupervised" and config["method"] == "ward"
+    # the embedding follows the recorded score peak (estimator.LOCAL_PEAK = 4.5)
+    assert config["embed_taps"] == ("deepest" if config["score_peak"] >= 4.5 else "all")
+    assert config["normalize"] == ("l2" if config["score_peak"] >= 4.5 else "none")
 
 
 @pytest.mark.parametrize(
