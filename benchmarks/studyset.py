@@ -156,6 +156,27 @@ def l2(x: np.ndarray) -> np.ndarray:
     return normalize_embeddings(x, "l2")
 
 
+def nmis_over_rows(truth: np.ndarray, x, k: int, seed: int = 0, method: str = "ward") -> list[float]:
+    """NMI on the full set, then on each of the 10 random 90% subsets (subset_rows).
+
+    x: (N, D) embeddings, clustered with `method`, or a function from row indices to labels."""
+    from anoclust.clustering import cluster_embeddings
+
+    cluster = x if callable(x) else (lambda r: cluster_embeddings(x[r], k, method, seed))
+    return [clustering_scores(truth[r], cluster(r))["nmi"] for r in [np.arange(len(truth))] + subset_rows(len(truth))]
+
+
+def summarise(name: str, results: dict, totals: dict) -> None:
+    """Print one set's line, "variant: full-set NMI (subset mean)", means over the seeds, and add
+    its subset means to totals. results: {variant: [nmis_over_rows(...) per seed]}."""
+    cells = []
+    for variant, v in results.items():
+        v = np.array(v)
+        totals[variant] = totals.get(variant, 0.0) + float(v[:, 1:].mean())
+        cells.append(f"{variant}: {v[:, 0].mean():.3f} ({v[:, 1:].mean():.3f})")
+    print(name, " | ".join(cells), flush=True)
+
+
 def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/tmp/exp/studywork"),
                        cache: str = "/tmp/anoclust-cache", extra: list[Dataset] = ()) -> dict:
     """Score alternative image embeddings built from the default patch scores, on every study set.
@@ -174,7 +195,6 @@ def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/
     (RESULTS section 11) is anoclust.estimator.embedding_whitening, which the scripts written
     before that section do not apply: their unsupervised "default" is the earlier one.
     """
-    from anoclust.clustering import cluster_embeddings
     from anoclust.estimator import patch_scores, patch_space
 
     cfg = ClusterSettings()
@@ -185,19 +205,12 @@ def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/
             continue
         e = embed(ds, cfg, cache)
         truth, k = np.array(e.truth), len(set(e.truth))
-        rows = [np.arange(len(truth))] + subset_rows(len(truth))  # the full set, then the subsets
         res: dict = {}
         for seed in seeds:
             space = patch_space(e.bags.shape[1], weighting, e.normal_bags, cfg.border, cfg.whiten, cfg.max_bank, seed)
             s = patch_scores(e.bags, weighting, e.normal_bags, cfg.n_sampled, cfg.max_bank, seed, space)
             for name, x in variants(e, space, s, seed).items():
-                cluster = x if callable(x) else (lambda r, x=x, seed=seed: cluster_embeddings(x[r], k, "ward", seed))
-                res.setdefault(name, []).append([clustering_scores(truth[r], cluster(r))["nmi"] for r in rows])
-        cells = []
-        for name, v in res.items():
-            v = np.array(v)
-            totals[name] = totals.get(name, 0.0) + v[:, 1:].mean()
-            cells.append(f"{name}: {v[:, 0].mean():.3f} ({v[:, 1:].mean():.3f})")
-        print(ds.name, weighting, " | ".join(cells), flush=True)
+                res.setdefault(name, []).append(nmis_over_rows(truth, x, k, seed))
+        summarise(f"{ds.name} {weighting}", res, totals)
     print("sum of subset means", {k: round(float(v), 3) for k, v in totals.items()})
     return totals

@@ -18,11 +18,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import embed, l2, study_sets, subset_rows
+from studyset import embed, l2, nmis_over_rows, study_sets, summarise
 
-from anoclust.clustering import cluster_embeddings
 from anoclust.estimator import patch_scores, patch_space, pool_bags, resolve_embedding
-from anoclust.metrics import clustering_scores
 from anoclust.pipeline import ClusterSettings
 
 BACKBONES = ("mobilenet_v2", "efficientnet_lite0", "efficientnet_lite2")
@@ -60,13 +58,7 @@ def main() -> None:
                 x[tag + " scores shared"] = l2(np.concatenate(
                     [describe(shared_in[n][0], shared_in[n][1], mean_score, shared_in[n][3]) for n in combo], 1))
         k = len(set(truth))
-        rows = [np.arange(len(truth))] + subset_rows(len(truth))
-        cells = []
-        for tag, emb in x.items():
-            v = [clustering_scores(truth[r], cluster_embeddings(emb[r], k, "ward", 0))["nmi"] for r in rows]
-            totals[tag] = totals.get(tag, 0.0) + float(np.mean(v[1:]))
-            cells.append(f"{tag}: {v[0]:.3f} ({np.mean(v[1:]):.3f})")
-        print(ds.name, " | ".join(cells), flush=True)
+        summarise(ds.name, {tag: [nmis_over_rows(truth, emb, k)] for tag, emb in x.items()}, totals)
     print("sum of subset means", {k: round(v, 3) for k, v in totals.items()})
 
 

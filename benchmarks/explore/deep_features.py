@@ -15,14 +15,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import l2, study_sets, subset_rows
+from studyset import l2, nmis_over_rows, study_sets, summarise
 
 from anoclust.backbones import BACKBONES
-from anoclust.clustering import cluster_embeddings
 from anoclust.estimator import patch_scores, patch_space, pool_bags
 from anoclust.evaluation import embed_dataset
 from anoclust.extract import EmbeddingConfig, PatchExtractor
-from anoclust.metrics import clustering_scores
 from anoclust.pipeline import ClusterSettings
 
 CFG = ClusterSettings()
@@ -41,7 +39,7 @@ def main() -> None:
     spec = BACKBONES["mobilenet_v2"]
     totals: dict = {}
     for ds in study_sets(Path("/tmp/exp/studywork")):
-        cells = []
+        res: dict = {}
         for taps, size in SPECS:
             e = embed_dataset(ds, PatchExtractor(EmbeddingConfig("mobilenet_v2", taps, size),
                                                  cache_dir="/tmp/anoclust-cache", quiet=True))
@@ -50,12 +48,8 @@ def main() -> None:
             s = patch_scores(e.bags, "reference", e.normal_bags, CFG.n_sampled, CFG.max_bank, 0, space)
             emb = pool_bags(e.bags, "reference", s, CFG.tau, CFG.standardize, None, space.whitening)[0]
             x = l2(emb[:, emb.shape[1] - spec.taps[taps[-1]].channels:])
-            v = [clustering_scores(truth[r], cluster_embeddings(x[r], k, "ward", 0))["nmi"]
-                 for r in [np.arange(len(truth))] + subset_rows(len(truth))]
-            tag = f"{'+'.join(t.split('.')[1] for t in taps)}@{size}"
-            totals[tag] = totals.get(tag, 0.0) + float(np.mean(v[1:]))
-            cells.append(f"{tag}: {v[0]:.3f} ({np.mean(v[1:]):.3f})")
-        print(ds.name, " | ".join(cells), flush=True)
+            res[f"{'+'.join(t.split('.')[1] for t in taps)}@{size}"] = [nmis_over_rows(truth, x, k)]
+        summarise(ds.name, res, totals)
     print("sum of subset means", {k: round(v, 3) for k, v in totals.items()})
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # synthetic_draws
 from studyset import SPLIT, compare_embeddings, l2
-from synthetic_draws import more_draws, more_types
+from synthetic_draws import extra_sets
 
 from anoclust.estimator import LOCAL_PEAK, embedding_whitening, pool_bags
 from anoclust.pipeline import ClusterSettings
@@ -42,5 +42,4 @@ def variants(e, space, scores, seed):
 
 
 if __name__ == "__main__":
-    extra = [d for kind in ("local", "texture", "variable") for d in more_draws(kind)] + more_types()
-    compare_embeddings("unsupervised", variants, extra=extra)
+    compare_embeddings("unsupervised", variants, extra=extra_sets())

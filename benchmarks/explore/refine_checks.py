@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # refine, synthetic_draws
 from refine import default_embedding, spherical_from
 from studyset import embed, study_sets, subset_rows
-from synthetic_draws import more_draws, more_types
+from synthetic_draws import extra_sets
 
 from anoclust.clustering import cluster_embeddings
 from anoclust.estimator import patch_scores, patch_space
@@ -62,8 +62,7 @@ def paired(weighting: str) -> None:
 
 
 def draws() -> None:
-    sets = study_sets(WORK) + [d for kind in ("local", "texture", "variable") for d in more_draws(kind)] + more_types()
-    for ds in sets:
+    for ds in study_sets(WORK) + extra_sets():
         e = embed(ds, CFG, "/tmp/anoclust-cache")
         truth, k = np.array(e.truth), len(set(e.truth))
         x = embedding(e, "reference", 0)

@@ -50,9 +50,13 @@ def more_types(counts=range(5, 9)) -> list:
     return out
 
 
+def extra_sets() -> list:
+    """Draws 2-5 of each synthetic kind, then the local sets with 5-8 types."""
+    return [d for kind in ("local", "texture", "variable") for d in more_draws(kind)] + more_types()
+
+
 def main() -> None:
-    sets = study_sets(Path("/tmp/exp/studywork")) + [d for kind in ("local", "texture", "variable") for d in more_draws(kind)]
-    sets += more_types()
+    sets = study_sets(Path("/tmp/exp/studywork")) + extra_sets()
     for ds in sets:
         e = embed(ds, CFG, "/tmp/anoclust-cache")
         truth, k = np.array(e.truth), len(set(e.truth))

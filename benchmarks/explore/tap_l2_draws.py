@@ -12,7 +12,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
 from studyset import SPLIT, embed, l2, study_sets
-from synthetic_draws import more_draws, more_types
+from synthetic_draws import extra_sets
 
 from anoclust.clustering import cluster_embeddings
 from anoclust.estimator import embedding_whitening, patch_scores, patch_space, pool_bags
@@ -24,9 +24,7 @@ RATIOS = (0.35, 0.5, 0.7)
 
 
 def main() -> None:
-    sets = study_sets(Path("/tmp/exp/studywork")) + [d for kind in ("local", "texture", "variable") for d in more_draws(kind)]
-    sets += more_types()
-    for ds in sets:
+    for ds in study_sets(Path("/tmp/exp/studywork")) + extra_sets():
         e = embed(ds, CFG, "/tmp/anoclust-cache")
         truth, k = np.array(e.truth), len(set(e.truth))
         nmi: dict = {}
