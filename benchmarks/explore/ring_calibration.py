@@ -15,7 +15,9 @@ rings calibrated (4 is the most interior_mask allows on the default 36 x 36 grid
 study WEIGHTING: subset means on the five study sets and the 20 extra synthetic draws
 (clustered with the weighting's default method: ward_kmeans with normals, Ward without).
 paired: MTD, reference weighting, the full set and 50 random 90% subsets, each variant against
-the default: mean paired NMI difference, its standard error, wins and losses.
+the default: mean paired NMI difference, its standard error, wins and losses; two more variants
+there put the ring on each image's own interior's scale instead (robust z-score within the
+image's ring), alone and after the calibration by position.
 ceiling: MTD, reference weighting, today's description of the defect (deepest tap, l2,
 ward_kmeans) pooled over the true masks (interior patches / whole grid / the default weights
 plus the mask's ring cells) and with the ring scored as it is (rings left out 3, 2, 1, 0); then
@@ -56,21 +58,41 @@ def calibrated(raw: np.ndarray, rings: int) -> np.ndarray:
     return np.where(inner[None], raw, centre + (raw - stats[0]) / stats[1] * spread)
 
 
-def embeddings(e, weighting: str, seed: int) -> dict:
+def within_image(raw: np.ndarray, rings: int = 3) -> np.ndarray:
+    """raw (N, M) scores with each image's outer `rings` rings put on its own interior's scale
+    ((s - the image's ring median) / its ring MAD, times its interior MAD, plus its interior median)."""
+    inner = interior_mask(raw.shape[1], rings)
+
+    def centre_spread(a):
+        med = np.median(a, 1, keepdims=True)
+        return med, np.median(np.abs(a - med), 1, keepdims=True) + 1e-9
+
+    (rm, rs), (im, ispread) = centre_spread(raw[:, ~inner]), centre_spread(raw[:, inner])
+    out = raw.copy()
+    out[:, ~inner] = im + (raw[:, ~inner] - rm) / rs * ispread
+    return out
+
+
+def embeddings(e, weighting: str, seed: int, per_image: bool = False) -> dict:
     """{variant: the weighting's default description of the defect} for the default and the
-    calibrated rings; the unsupervised switch of section 16 reads each variant's own scores."""
-    m = e.bags.shape[1]
+    calibrated rings (per_image adds the ring put on each image's own interior's scale, alone and
+    after the calibration by position); the unsupervised switch of section 16 reads each
+    variant's own scores."""
+    ways = {"default": None} | {f"{r} rings calibrated": (lambda s, r=r: calibrated(s, r)) for r in RINGS}
+    if per_image:
+        ways |= {"3 rings, within each image": within_image,
+                 "3 rings calibrated, then within each image": lambda s: within_image(calibrated(s, 3))}
     out = {}
-    for rings in (None,) + RINGS:
-        space = patch_space(m, weighting, e.normal_bags, CFG.border if rings is None else 0, CFG.whiten,
+    for name, how in ways.items():
+        space = patch_space(e.bags.shape[1], weighting, e.normal_bags, CFG.border if how is None else 0, CFG.whiten,
                             CFG.max_bank, seed)
         s = patch_scores(e.bags, weighting, e.normal_bags, CFG.n_sampled, CFG.max_bank, seed, space)
-        if rings is not None:
-            s = calibrated(s, rings)
+        if how is not None:
+            s = how(s)
         pooled = embedding_whitening(space, weighting, e.bags, CFG.whiten, CFG.max_bank, seed)
         emb = pool_bags(e.bags, weighting, s, CFG.tau, CFG.standardize, None, pooled)[0]
-        how, start = resolve_embedding("auto", "auto", weighting, CFG.backbone, emb.shape[1], score_peak(s))
-        out["default" if rings is None else f"{rings} rings calibrated"] = normalize_embeddings(emb[:, start:], how)
+        norm, start = resolve_embedding("auto", "auto", weighting, CFG.backbone, emb.shape[1], score_peak(s))
+        out[name] = normalize_embeddings(emb[:, start:], norm)
     return out
 
 
@@ -91,7 +113,7 @@ def paired() -> None:
     rows = [np.arange(len(truth))] + subset_rows(len(truth), 50)
     nmi = {name: np.array([clustering_scores(truth[r], cluster_embeddings(x[r], k, "ward_kmeans", 0))["nmi"]
                            for r in rows])
-           for name, x in embeddings(e, "reference", 0).items()}
+           for name, x in embeddings(e, "reference", 0, per_image=True).items()}
     base = nmi.pop("default")
     print(f"default: full {base[0]:.3f}, subsets {base[1:].mean():.3f}")
     for name, v in nmi.items():
