@@ -27,6 +27,12 @@ ring, for the default, the raw whole-grid scores and the 3 rings calibrated.
     PYTHONPATH=src python benchmarks/explore/ring_calibration.py study reference|unsupervised
     PYTHONPATH=src python benchmarks/explore/ring_calibration.py paired
     PYTHONPATH=src python benchmarks/explore/ring_calibration.py ceiling
+    PYTHONPATH=src python benchmarks/explore/ring_calibration.py padded
+
+padded: MTD, reference weighting, section 9's reflect-padded features (edges.py: the resized
+image reflect-padded by 32 px before the network, the grid cropped back) described like today's
+default, with 3, 2, 1 or 0 rings left out and with 3 rings calibrated; paired against the default
+over 50 subsets.
 """
 
 import sys
@@ -169,5 +175,33 @@ def ceiling() -> None:
           f"elsewhere {(cells[found] > 0).mean():.3f}")
 
 
+def padded() -> None:
+    from edges import cached, padded_bags
+
+    ds = study_sets(Path("/tmp/exp/studywork"))[0]
+    e = embed(ds, CFG, "/tmp/anoclust-cache")
+    bags = cached([str(p) for p in ds.images.paths], "pad", padded_bags)
+    normals = cached([str(p) for p in ds.images.normals], "pad", padded_bags)
+
+    def described(b, nb, border, rings=None):
+        space = patch_space(b.shape[1], "reference", nb, border, CFG.whiten, CFG.max_bank, 0)
+        s = patch_scores(b, "reference", nb, CFG.n_sampled, CFG.max_bank, 0, space)
+        s = s if rings is None else calibrated(s, rings)
+        return l2(pool_bags(b, "reference", s, CFG.tau, CFG.standardize, None, space.whitening)[0][:, SPLIT:])
+
+    variants = {"default": described(e.bags, e.normal_bags, CFG.border)}
+    variants |= {f"reflect-padded, {b} rings left out": described(bags, normals, b) for b in (3, 2, 1, 0)}
+    variants["reflect-padded, 3 rings calibrated"] = described(bags, normals, 0, 3)
+    truth, k = np.array(e.truth), len(set(e.truth))
+    rows = [np.arange(len(truth))] + subset_rows(len(truth), 50)
+    nmi = {n: np.array([clustering_scores(truth[r], cluster_embeddings(x[r], k, "ward_kmeans", 0))["nmi"] for r in rows])
+           for n, x in variants.items()}
+    base = nmi["default"][1:]
+    for n, v in nmi.items():
+        d = v[1:] - base
+        print(f"{n}: full {v[0]:.3f}, subsets {v[1:].mean():.3f}, difference {d.mean():+.3f} "
+              f"(standard error {d.std() / np.sqrt(len(d)):.3f})", flush=True)
+
+
 if __name__ == "__main__":
-    {"study": lambda: study(sys.argv[2]), "paired": paired, "ceiling": ceiling}[sys.argv[1]]()
+    {"study": lambda: study(sys.argv[2]), "paired": paired, "ceiling": ceiling, "padded": padded}[sys.argv[1]]()
