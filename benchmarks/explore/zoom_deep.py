@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # zoom
 import zoom
 from studyset import compare_embeddings, l2
 
-from anoclust.clustering import cluster_embeddings, kmeans_refined
+from anoclust.clustering import cluster_embeddings
 from anoclust.estimator import patch_scores, patch_space, pool_bags, resolve_embedding
 
 zoom.CACHE = Path("/tmp/exp/zoomcache-deep")
@@ -42,7 +42,7 @@ def variants(e, space, scores, seed):
     k = len(set(e.truth))
 
     def clustered(x):
-        return lambda r: kmeans_refined(x[r], cluster_embeddings(x[r], k, "ward", seed))
+        return lambda r: cluster_embeddings(x[r], k, "ward_kmeans", seed)
 
     whole, weights = described(e.bags, scores, space)
     paths = e.dataset.images.paths
