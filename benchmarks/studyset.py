@@ -156,14 +156,27 @@ def l2(x: np.ndarray) -> np.ndarray:
     return normalize_embeddings(x, "l2")
 
 
-def nmis_over_rows(truth: np.ndarray, x, k: int, seed: int = 0, method: str = "ward") -> list[float]:
-    """NMI on the full set, then on each of the 10 random 90% subsets (subset_rows).
+def nmis_over_rows(truth: np.ndarray, x, k: int, seed: int = 0, method: str = "ward", subsets: int = 10) -> list[float]:
+    """NMI on the full set, then on each of `subsets` random 90% subsets (subset_rows).
 
     x: (N, D) embeddings, clustered with `method`, or a function from row indices to labels."""
     from anoclust.clustering import cluster_embeddings
 
     cluster = x if callable(x) else (lambda r: cluster_embeddings(x[r], k, method, seed))
-    return [clustering_scores(truth[r], cluster(r))["nmi"] for r in [np.arange(len(truth))] + subset_rows(len(truth))]
+    rows = [np.arange(len(truth))] + subset_rows(len(truth), subsets)
+    return [clustering_scores(truth[r], cluster(r))["nmi"] for r in rows]
+
+
+def print_paired(nmi: dict, prefix: str = "") -> None:
+    """One line per variant of {variant: nmis_over_rows(...)}: full-set NMI, subset mean, and the
+    mean paired difference over the subsets to the first variant with its standard error."""
+    base = np.asarray(next(iter(nmi.values())))[1:]
+    for name, v in nmi.items():
+        v = np.asarray(v)
+        d = v[1:] - base
+        print(f"{prefix}{name}: full {v[0]:.3f}, subsets {v[1:].mean():.3f}, difference {d.mean():+.3f} "
+              f"(standard error {d.std() / np.sqrt(len(d)):.3f}); better {(d > 0).sum()}, worse {(d < 0).sum()}",
+              flush=True)
 
 
 def summarise(name: str, results: dict, totals: dict) -> None:

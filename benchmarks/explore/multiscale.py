@@ -15,13 +15,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import SPLIT, l2, study_sets, subset_rows
+from studyset import SPLIT, l2, nmis_over_rows, print_paired, study_sets
 
-from anoclust.clustering import cluster_embeddings
 from anoclust.estimator import patch_scores, patch_space, pool_bags
 from anoclust.evaluation import embed_dataset
 from anoclust.extract import EmbeddingConfig, PatchExtractor
-from anoclust.metrics import clustering_scores
 from anoclust.pipeline import ClusterSettings
 
 CFG = ClusterSettings()
@@ -45,13 +43,8 @@ def main() -> None:
         truth, k = np.array(e.truth), len(set(e.truth))
         variants = {"288": d[288], "352": d[352], "288+320": np.concatenate([d[288], d[320]], 1),
                     "288+352": np.concatenate([d[288], d[352]], 1), "all four": np.concatenate(list(d.values()), 1)}
-        rows = [np.arange(len(truth))] + subset_rows(len(truth), 50 if i == 0 else 10)
-        nmi = {n: np.array([clustering_scores(truth[r], cluster_embeddings(x[r], k, "ward_kmeans", 0))["nmi"]
-                            for r in rows]) for n, x in variants.items()}
-        base = nmi["288"][1:]
-        print(sets[i].name, " | ".join(
-            f"{n}: {v[0]:.3f} ({v[1:].mean():.3f}, {(v[1:] - base).mean():+.3f} ± "
-            f"{(v[1:] - base).std() / np.sqrt(len(base)):.3f})" for n, v in nmi.items()), flush=True)
+        print_paired({n: nmis_over_rows(truth, x, k, 0, "ward_kmeans", 50 if i == 0 else 10)
+                      for n, x in variants.items()}, prefix=f"{sets[i].name} ")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # synthetic_draws
-from studyset import SPLIT, compare_embeddings, embed, l2, nmis_over_rows, study_sets, subset_rows
+from studyset import SPLIT, compare_embeddings, embed, l2, nmis_over_rows, print_paired, study_sets
 from synthetic_draws import extra_sets
 
 from anoclust.clustering import cluster_embeddings, normalize_embeddings
@@ -116,19 +116,12 @@ def study(weighting: str) -> None:
 def paired() -> None:
     e = embed(study_sets(Path("/tmp/exp/studywork"))[0], CFG, "/tmp/anoclust-cache")
     truth, k = np.array(e.truth), len(set(e.truth))
-    rows = [np.arange(len(truth))] + subset_rows(len(truth), 50)
-    nmi = {name: np.array([clustering_scores(truth[r], cluster_embeddings(x[r], k, "ward_kmeans", 0))["nmi"]
-                           for r in rows])
-           for name, x in embeddings(e, "reference", 0, per_image=True).items()}
-    base = nmi.pop("default")
-    print(f"default: full {base[0]:.3f}, subsets {base[1:].mean():.3f}")
-    for name, v in nmi.items():
-        d = v[1:] - base[1:]
-        print(f"{name}: full {v[0]:.3f}, subsets {v[1:].mean():.3f}, difference {d.mean():+.3f} "
-              f"(standard error {d.std() / np.sqrt(len(d)):.3f}); better {(d > 0).sum()}, worse {(d < 0).sum()}")
+    print_paired({name: nmis_over_rows(truth, x, k, 0, "ward_kmeans", 50)
+                  for name, x in embeddings(e, "reference", 0, per_image=True).items()})
 
 
 def ceiling() -> None:
+    from mask_ceiling import pooled
     from where_weights_look import mask_cells
 
     e = embed(study_sets(Path("/tmp/exp/studywork"))[0], CFG, "/tmp/anoclust-cache")
@@ -140,12 +133,9 @@ def ceiling() -> None:
         space = patch_space(m, "reference", e.normal_bags, border, CFG.whiten, CFG.max_bank, 0)
         return space, patch_scores(e.bags, "reference", e.normal_bags, CFG.n_sampled, CFG.max_bank, 0, space)
 
-    def pooled(z, w):
-        return np.einsum("nm,nmd->nd", w / w.sum(1, keepdims=True), z)
-
     def show(name, emb):
         x = l2(emb[:, SPLIT:])
-        v = nmis_over_rows(truth, lambda r: cluster_embeddings(x[r], 5, "ward_kmeans", 0), 5)
+        v = nmis_over_rows(truth, x, 5, 0, "ward_kmeans")
         s = clustering_scores(truth, cluster_embeddings(x, 5, "ward_kmeans", 0))
         print(f"| {name} | {v[0]:.3f} / {s['ari']:.3f} / {s['f1']:.3f} | {np.mean(v[1:]):.3f} |", flush=True)
 
@@ -193,14 +183,7 @@ def padded() -> None:
     variants |= {f"reflect-padded, {b} rings left out": described(bags, normals, b) for b in (3, 2, 1, 0)}
     variants["reflect-padded, 3 rings calibrated"] = described(bags, normals, 0, 3)
     truth, k = np.array(e.truth), len(set(e.truth))
-    rows = [np.arange(len(truth))] + subset_rows(len(truth), 50)
-    nmi = {n: np.array([clustering_scores(truth[r], cluster_embeddings(x[r], k, "ward_kmeans", 0))["nmi"] for r in rows])
-           for n, x in variants.items()}
-    base = nmi["default"][1:]
-    for n, v in nmi.items():
-        d = v[1:] - base
-        print(f"{n}: full {v[0]:.3f}, subsets {v[1:].mean():.3f}, difference {d.mean():+.3f} "
-              f"(standard error {d.std() / np.sqrt(len(d)):.3f})", flush=True)
+    print_paired({n: nmis_over_rows(truth, x, k, 0, "ward_kmeans", 50) for n, x in variants.items()})
 
 
 if __name__ == "__main__":

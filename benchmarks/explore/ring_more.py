@@ -31,20 +31,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # ring_calibration
 from ring_calibration import calibrated
-from studyset import SPLIT, embed, l2, study_sets, subset_rows
+from studyset import SPLIT, embed, l2, nmis_over_rows, print_paired, study_sets
 
 from anoclust.clustering import cluster_embeddings
 from anoclust.estimator import patch_scores, patch_space
-from anoclust.metrics import clustering_scores
 from anoclust.patch_space import interior_mask
 from anoclust.pipeline import ClusterSettings
-from anoclust.weighting import build_bank, reference_scores, softmax_weights
+from anoclust.weighting import build_bank, reference_scores, softmax_weights, standardised_rows
 
 CFG = ClusterSettings()
-
-
-def standardised(a: np.ndarray) -> np.ndarray:
-    return (a - np.nanmean(a, 1, keepdims=True)) / (np.nanstd(a, 1, keepdims=True) + 1e-12)
 
 
 def main() -> None:
@@ -91,17 +86,10 @@ def main() -> None:
             for _ in range(rounds):
                 labels = cluster_embeddings(x, k, "ward_kmeans", 0)
                 protos = l2(np.stack([x[labels == c].mean(0) for c in range(labels.max() + 1)]))
-                x = describe(standardised(base) + lam * standardised((zu @ protos.T).max(2)))
+                x = describe(standardised_rows(base) + lam * standardised_rows((zu @ protos.T).max(2)))
             variants[f"prototypes ({base_name}), lambda {lam}, {rounds} round(s)"] = x
 
-    rows = [np.arange(n)] + subset_rows(n, 50)
-    nmi = {name: np.array([clustering_scores(truth[r], cluster_embeddings(x[r], k, "ward_kmeans", 0))["nmi"]
-                           for r in rows]) for name, x in variants.items()}
-    base = nmi["default"][1:]
-    for name, v in nmi.items():
-        d = v[1:] - base
-        print(f"{name}: full {v[0]:.3f}, subsets {v[1:].mean():.3f}, difference {d.mean():+.3f} "
-              f"(standard error {d.std() / np.sqrt(len(d)):.3f})", flush=True)
+    print_paired({name: nmis_over_rows(truth, x, k, 0, "ward_kmeans", 50) for name, x in variants.items()})
 
 
 if __name__ == "__main__":

@@ -21,15 +21,17 @@ from anoclust.pipeline import ClusterSettings
 CFG = ClusterSettings()
 
 
+def fine_beside_deep(emb: np.ndarray, ratios=(0.35, 0.5, 0.7, 1.0)) -> dict:
+    """{"deep, l2": ..., "deep + r fine": ...} from a default (every tap) embedding."""
+    fine, deep = l2(emb[:, :SPLIT]), l2(emb[:, SPLIT:])
+    return {"deep, l2": deep} | {f"deep + {r} fine": np.concatenate([deep, r * fine], 1) for r in ratios}
+
+
 def variants(e, space, scores, seed):
     weighting = sys.argv[1]
     w = embedding_whitening(space, weighting, e.bags, CFG.whiten, CFG.max_bank, seed)
     emb = pool_bags(e.bags, weighting, scores, CFG.tau, CFG.standardize, None, w)[0]
-    fine, deep = l2(emb[:, :SPLIT]), l2(emb[:, SPLIT:])
-    out = {"default": emb, "deep, l2": deep}
-    for r in (0.35, 0.5, 0.7, 1.0):
-        out[f"deep + {r} fine"] = np.concatenate([deep, r * fine], 1)
-    return out
+    return {"default": emb} | fine_beside_deep(emb)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import SPLIT, embed, l2, study_sets
+from studyset import embed, memoised_scores, study_sets
 from synthetic_draws import extra_sets
+from tap_l2 import fine_beside_deep
 
 from anoclust.clustering import cluster_embeddings
-from anoclust.estimator import embedding_whitening, patch_scores, patch_space, pool_bags
+from anoclust.estimator import pool_bags
 from anoclust.metrics import clustering_scores
 from anoclust.pipeline import ClusterSettings
 
@@ -29,13 +30,9 @@ def main() -> None:
         truth, k = np.array(e.truth), len(set(e.truth))
         nmi: dict = {}
         for seed in (0, 1, 2):
-            space = patch_space(e.bags.shape[1], "unsupervised", None, CFG.border, CFG.whiten, CFG.max_bank, seed)
-            s = patch_scores(e.bags, "unsupervised", None, CFG.n_sampled, CFG.max_bank, seed, space)
-            w = embedding_whitening(space, "unsupervised", e.bags, CFG.whiten, CFG.max_bank, seed)
+            w, s = memoised_scores(e, CFG, "unsupervised", seed)
             emb = pool_bags(e.bags, "unsupervised", s, CFG.tau, CFG.standardize, None, w)[0]
-            fine, deep = l2(emb[:, :SPLIT]), l2(emb[:, SPLIT:])
-            x = {"default": emb, "deep, l2": deep}
-            x.update({f"deep + {r} fine": np.concatenate([deep, r * fine], 1) for r in RATIOS})
+            x = {"default": emb} | fine_beside_deep(emb, RATIOS)
             x["average pooling"] = pool_bags(e.bags, "uniform", None, CFG.tau, CFG.standardize)[0]
             for name, v in x.items():
                 nmi.setdefault(name, []).append(clustering_scores(truth, cluster_embeddings(v, k, "ward", seed))["nmi"])

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
-from studyset import SPLIT, embed
+from studyset import SPLIT, embed, memoised_scores
 
 from anoclust.clustering import cluster_embeddings
-from anoclust.estimator import embedding_whitening, patch_scores, patch_space, pool_bags
+from anoclust.estimator import pool_bags
 from anoclust.evaluation import folder_dataset
 from anoclust.metrics import clustering_scores
 from anoclust.patch_space import within_image_whitening
@@ -39,9 +39,7 @@ def main(kind: str) -> None:
         truth, k = np.array(e.truth), len(set(e.truth))
         nmi: dict = {}
         for seed in (0, 1, 2):
-            space = patch_space(e.bags.shape[1], "unsupervised", None, CFG.border, CFG.whiten, CFG.max_bank, seed)
-            s = patch_scores(e.bags, "unsupervised", None, CFG.n_sampled, CFG.max_bank, seed, space)
-            whitening = embedding_whitening(space, "unsupervised", e.bags, CFG.whiten, CFG.max_bank, seed)
+            whitening, s = memoised_scores(e, CFG, "unsupervised", seed)
             high = e.bags[..., SPLIT:]
             x = {
                 "default": pool_bags(e.bags, "unsupervised", s, CFG.tau, CFG.standardize, None, whitening)[0],

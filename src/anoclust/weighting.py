@@ -237,11 +237,15 @@ def score_peak(scores: np.ndarray) -> float:
     With a local defect the largest score stands far out; without one (a defect texture over
     the whole image, or no defect) it is the largest of a few hundred noisy scores, about 3.
     """
-    s = np.asarray(scores, dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (nothing scored) give NaN
-        z = (s - np.nanmean(s, 1, keepdims=True)) / (np.nanstd(s, 1, keepdims=True) + 1e-12)
-        return float(np.nanmedian(np.nanmax(z, 1)))
+        return float(np.nanmedian(np.nanmax(standardised_rows(scores), 1)))
+
+
+def standardised_rows(scores: np.ndarray) -> np.ndarray:
+    """Each image's scores at zero mean and unit spread over its scored (non-NaN) patches."""
+    s = np.asarray(scores, dtype=np.float64)
+    return (s - np.nanmean(s, 1, keepdims=True)) / (np.nanstd(s, 1, keepdims=True) + 1e-12)
 
 
 def position_normalise(scores: np.ndarray, stats: np.ndarray | None = None) -> np.ndarray:
@@ -274,7 +278,7 @@ def softmax_weights(scores: np.ndarray, tau: float, standardize: bool = True) ->
     if not scored.any(1).all():
         raise ValueError("every image needs at least one scored patch")
     if standardize:
-        s = (s - np.nanmean(s, 1, keepdims=True)) / (np.nanstd(s, 1, keepdims=True) + 1e-12)
+        s = standardised_rows(s)
     z = s / tau
     z -= np.nanmax(z, 1, keepdims=True)
     w = np.where(scored, np.exp(np.where(scored, z, 0.0)), 0.0)
