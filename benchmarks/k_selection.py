@@ -15,11 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 from anoclust.clustering import cluster_embeddings, normalize_embeddings
 from anoclust.datasets import find_images, read_input
-from anoclust.estimator import AnomalyClustering
+from anoclust.estimator import AnomalyClustering, resolve_components
 from anoclust.extract import EmbeddingConfig, PatchExtractor
 from anoclust.metrics import clustering_scores
 from anoclust.model_selection import DEFAULT_CRITERION, K_CRITERIA, choose_k
@@ -41,24 +40,31 @@ def mtd_protocol(root: Path) -> tuple[list[Path], list[str], list[Path]]:
     return paths, labels, refs
 
 
-def embed(paths, normals, cache: str | None, seed: int, weighting: str = "auto") -> tuple[np.ndarray, str]:
-    """The estimator's clustering space with its default settings, and its clustering method."""
+def embed(paths, normals, cache: str | None, seed: int, weighting: str = "auto") -> AnomalyClustering:
+    """The estimator fitted with its default settings (its embeddings, normalisation and method)."""
     extractor = PatchExtractor(EmbeddingConfig(), cache_dir=cache)
     bags = extractor.extract(paths).bags
     normal_bags = extractor.extract(normals).bags if normals and weighting != "unsupervised" else None
-    est = AnomalyClustering(n_clusters=2, weighting=weighting, random_state=seed).fit(bags, normal=normal_bags)
-    return normalize_embeddings(est.embeddings_, est.normalize_), est.method_
+    return AnomalyClustering(n_clusters=2, weighting=weighting, random_state=seed).fit(bags, normal=normal_bags)
 
 
-def study(name: str, space: tuple[np.ndarray, str], y: list[str], k_max: int, criteria, seed: int,
-          neighbours=()) -> None:
-    x, method = space
+def study(name: str, est: AnomalyClustering, y: list[str], k_max: int, criteria, seed: int, neighbours=()) -> None:
+    """k is chosen in the normalised space, before the projection, as the estimator does; the
+    clustering at a given k uses the projection the estimator resolves for that k."""
+    emb, method = est.embeddings_, est.method_
+    x = normalize_embeddings(emb, est.normalize_)
+
+    def nmi_at(k: int) -> float:
+        components = resolve_components(est.n_components, est.weighting_, k, emb.shape)
+        return clustering_scores(y, cluster_embeddings(normalize_embeddings(emb, est.normalize_, components),
+                                                       k, method, seed))["nmi"]
+
     k_true = len(set(y))
-    nmi_true = clustering_scores(y, cluster_embeddings(x, k_true, method, seed))["nmi"]
+    nmi_true = nmi_at(k_true)
     runs = [(c, None) for c in criteria] + [("eigengap", nn) for nn in neighbours]
     for c, nn in runs:
         k, _ = choose_k(x, k_max, c, method, seed, n_neighbors=nn)
-        nmi = clustering_scores(y, cluster_embeddings(x, k, method, seed))["nmi"]
+        nmi = nmi_at(k)
         ratio = nmi / nmi_true if nmi_true > 0 else float("nan")
         label = c if nn is None else f"{c}, {nn} neighbours"
         print(f"| {name} | {label} | {k_true} | {k} | {nmi_true:.3f} | {nmi:.3f} | {ratio:.2f} |", flush=True)

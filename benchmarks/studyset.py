@@ -82,7 +82,7 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
     distribution; the subset mean tells a setting that is better from one that got lucky.
     """
     from anoclust.clustering import cluster_embeddings, normalize_embeddings
-    from anoclust.estimator import pool_bags, resolve_embedding, resolve_method
+    from anoclust.estimator import pool_bags, resolve_components, resolve_embedding, resolve_method
     from anoclust.weighting import position_statistics, score_peak
 
     k = len(set(data.truth))
@@ -94,7 +94,8 @@ def score(data: Embedded, settings: ClusterSettings, weighting: str, seeds, subs
         emb, _ = pool_bags(data.bags, weighting, scores, settings.tau, settings.standardize, stats, pooled)
         how, start = resolve_embedding(settings.normalize, settings.embed_taps, weighting, settings.backbone,
                                        emb.shape[1], None if scores is None else score_peak(scores))
-        x = normalize_embeddings(emb[:, start:], how)
+        components = resolve_components(settings.n_components, weighting, k, emb[:, start:].shape)
+        x = normalize_embeddings(emb[:, start:], how, components)
         labels = cluster_embeddings(x, k, method, seed)
         runs.append(clustering_scores(data.truth, labels))
         sub_nmi += subset_nmis(data.truth, x, k, method, seed, subsets)
@@ -191,7 +192,7 @@ def summarise(name: str, results: dict, totals: dict) -> None:
 
 
 def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/tmp/exp/studywork"),
-                       cache: str = "/tmp/anoclust-cache", extra: list[Dataset] = ()) -> dict:
+                       cache: str = "/tmp/anoclust-cache", extra: list[Dataset] = (), with_study: bool = True) -> dict:
     """Score alternative image embeddings built from the default patch scores, on every study set.
 
     variants(embedded, space, scores, seed) -> {name: (N, D) embeddings, or a function from row
@@ -199,7 +200,7 @@ def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/
     classes); one line per set prints the full-set NMI and, in brackets,
     the mean over the 10 random 90% subsets (seeds 0-2 for the unsupervised weighting, seed 0
     otherwise). Returns the sum over the sets of the subset means, per variant. extra: more
-    datasets scored after the study sets (and counted in the sum).
+    datasets scored after the study sets (and counted in the sum); with_study=False scores only those.
 
     The scripts' "default" rows pool every tap without normalisation: the default embedding
     before section 14, which with normals now keeps the deepest tap and l2-normalises.
@@ -213,7 +214,7 @@ def compare_embeddings(weighting: str, variants, only=None, work: Path = Path("/
     cfg = ClusterSettings()
     seeds = [0, 1, 2] if weighting == "unsupervised" else [0]
     totals: dict = {}
-    for ds in study_sets(work) + list(extra):
+    for ds in (study_sets(work) if with_study else []) + list(extra):
         if only and ds.name not in only:
             continue
         e = embed(ds, cfg, cache)

@@ -53,6 +53,7 @@ def test_flat_folder_unsupervised_and_no_labels(mvtec_category, tmp_path):
     # the embedding follows the recorded score peak (estimator.LOCAL_PEAK = 4.5)
     assert config["embed_taps"] == ("deepest" if config["score_peak"] >= 4.5 else "all")
     assert config["normalize"] == ("l2" if config["score_peak"] >= 4.5 else "none")
+    assert config["n_components"] == 8  # 4 per cluster (estimator.resolve_components)
 
 
 @pytest.mark.parametrize(
@@ -81,9 +82,10 @@ def test_empty_input_and_out_inside_input_are_refused(tmp_path, mvtec_category):
     assert not (mvtec_category / "out").exists()
 
 
-def test_bad_option_is_one_line(tmp_path):
-    code, _, stderr = run_cli("cluster", str(tmp_path), "--out", str(tmp_path / "o"), "--k", "zero")
-    assert code == 2 and len(stderr.strip().splitlines()) == 1
+@pytest.mark.parametrize("option", [["--k", "zero"], ["--components", "-1"], ["--components", "many"]])
+def test_bad_option_is_one_line(tmp_path, option):
+    code, _, stderr = run_cli("cluster", str(tmp_path), "--out", str(tmp_path / "o"), *option)
+    assert code == 2 and len(stderr.strip().splitlines()) == 1 and option[0] in stderr
 
 
 def test_demo_reaches_nmi_09(tmp_path):

@@ -25,7 +25,7 @@ def test_cluster_save_model_then_assign(mvtec_category, tmp_path):
     assert config["k"] == "auto" and config["n_clusters"] >= 2 and config["normal_threshold_value"] > 0
     assert config["method"] == "ward_kmeans"  # "auto" resolved for the reference weighting
     meta = json.loads((model / "model.json").read_text())
-    assert meta["format_version"] == 3 and meta["weights_sha256"].startswith("b0353104")
+    assert meta["format_version"] == 4 and meta["weights_sha256"].startswith("b0353104")
     # reference weighting with the default taps: the deepest tap (96 of 128 channels), l2
     assert (meta["normalize"], meta["embed_from"], meta["method"]) == ("l2", 32, "ward_kmeans")
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from anoclust.clustering import METHODS, cluster_embeddings, normalize_embeddings, relabel_by_size
+from anoclust.clustering import METHODS, EmbeddingSpace, cluster_embeddings, normalize_embeddings, relabel_by_size
 from anoclust.metrics import clustering_scores
 
 
@@ -32,6 +32,19 @@ def test_normalizations():
     assert np.allclose(np.cov(w.T, bias=True), np.eye(w.shape[1]), atol=1e-6)
     with pytest.raises(ValueError):
         normalize_embeddings(x, "bogus")
+
+
+def test_principal_axes_kept_then_unit_length():
+    # Variance 2 along the first axis, 0.5 along the second, none along the third.
+    x = np.array([[2.0, 0, 0], [-2, 0, 0], [0, 1, 0], [0, -1, 0]])
+    one = EmbeddingSpace("none", x, components=1)
+    assert np.allclose(one(x), [[1], [-1], [0], [0]])  # the second axis's points fall on the centre
+    assert np.allclose(one(np.array([[3.0, 5, 7]])), [[1]])  # new rows: the fitted axis, then unit length
+    two = normalize_embeddings(x, "none", components=2)
+    assert np.allclose(two, [[1, 0], [-1, 0], [0, 1], [0, -1]])
+    # Whitened, every axis varies alike: the projection keeps the whitening's leading axes.
+    w = normalize_embeddings(np.random.default_rng(0).normal(size=(50, 6)) * [5, 4, 3, 2, 1, 1], "whiten", 3)
+    assert w.shape == (50, 3) and np.allclose(np.linalg.norm(w, axis=1), 1)
 
 
 def test_kmeans_refined_moves_a_point_to_the_nearer_centre():

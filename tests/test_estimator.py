@@ -91,6 +91,24 @@ def test_resolve_embedding_by_weighting_and_layout():
         resolve_embedding("auto", "deepest", "reference", "mobilenet_v2", 6)
 
 
+def test_resolve_components_four_per_cluster_with_scores_within_the_embeddings_rank():
+    from anoclust.estimator import resolve_components
+
+    assert resolve_components("auto", "reference", 5, (392, 96)) == 20
+    assert resolve_components("auto", "unsupervised", 3, (60, 128)) == 12
+    assert resolve_components("auto", "uniform", 5, (392, 96)) == 0  # the paper's baselines keep every axis
+    assert resolve_components("auto", "unsupervised", 3, (10, 128)) == 9  # at most N - 1 ...
+    assert resolve_components(30, "uniform", 3, (100, 16)) == 16  # ... and D
+    assert resolve_components(0, "reference", 5, (392, 96)) == 0
+    bags = np.random.default_rng(0).normal(size=(12, 16, 8)).astype(np.float32)
+    for bad in (-1, "some", 2.5, True):
+        with pytest.raises(AnoclustError, match="n_components"):
+            AnomalyClustering(n_clusters=2, weighting="unsupervised", n_components=bad).fit(bags)
+    est = AnomalyClustering(n_clusters=2, weighting="unsupervised").fit(bags)
+    assert est.n_components_ == 8 and est.cluster_centers_.shape == (2, 8)
+    assert np.allclose(np.linalg.norm(est.embedding_space_(est.embeddings_), axis=1), 1)
+
+
 def test_auto_method_polishes_ward_with_kmeans_only_with_normals():
     from anoclust.estimator import resolve_method
 

@@ -78,7 +78,7 @@ def test_unsupervised_embeddings_whitened_within_images_and_kept_by_saved_models
     # lie as far from their centres as they did in the fit.
     again = est.assign(bags)
     assert np.array_equal(again.labels, est.labels_)
-    fitted = np.linalg.norm(est.embeddings_ - est.cluster_centers_[est.labels_], axis=1)
+    fitted = np.linalg.norm(est.embedding_space_(est.embeddings_) - est.cluster_centers_[est.labels_], axis=1)
     assert np.allclose(np.median(again.distances), np.median(fitted), rtol=0.25)
 
 

@@ -50,6 +50,22 @@ def more_types(counts=range(5, 9)) -> list:
     return out
 
 
+def heldout_sets() -> list:
+    """Sets kept out of every choice before section 18 and made for checking it: local sets with
+    5-8 types at seeds 1 and 2, `variable` sets with 3 and 5 types at seeds 6-8, `texture` at 6-7."""
+    specs = [(f"types{n}-s{seed}", dict(classes=DEFECT_TYPES[:n], seed=seed)) for seed in (1, 2) for n in range(5, 9)]
+    specs += [(f"variable{n}-s{seed}", dict(kind="variable", classes=DEFECT_TYPES[:n], seed=seed))
+              for seed in (6, 7, 8) for n in (3, 5)]
+    specs += [(f"texture-s{seed}", dict(kind="texture", seed=seed)) for seed in (6, 7)]
+    out = []
+    for name, how in specs:
+        root = Path(f"/tmp/exp/heldout/{name}")
+        if not root.exists():
+            make_labelled_folder(root / "defects", normal_root=root / "normal", **how)
+        out.append(folder_dataset(root / "defects", root / "normal"))
+    return out
+
+
 def extra_sets() -> list:
     """Draws 2-5 of each synthetic kind, then the local sets with 5-8 types."""
     return [d for kind in ("local", "texture", "variable") for d in more_draws(kind)] + more_types()

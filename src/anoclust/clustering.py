@@ -15,24 +15,68 @@ EXACT_WARD_MAX = 5000
 TWO_STAGE_CENTROIDS = 1000
 
 
-def normalize_embeddings(embeddings: np.ndarray, how: str = "none") -> np.ndarray:
-    """Optional rescaling of the embeddings before clustering.
+def _principal_axes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, singular values, principal axes as rows) of x's rows.
 
-    l2: unit length per image, so only the direction of the feature vector matters.
-    whiten: PCA whitening (components explaining 99% of the variance), so no few dominant
-    channels decide the distances alone.
+    An axis's sign is arbitrary and can flip with the order of the rows; fixing it keeps a
+    reloaded model's space (refitted from the saved embeddings) identical.
     """
-    x = np.asarray(embeddings, dtype=np.float64)
-    if how == "none":
+    mean = x.mean(0)
+    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+    vt *= np.where(vt[np.arange(len(vt)), np.abs(vt).argmax(1)] < 0, -1.0, 1.0)[:, None]
+    return mean, s, vt
+
+
+class EmbeddingSpace:
+    """The space images are clustered in, fitted on the clustered images' embeddings, so that
+    new images land in the same space.
+
+    how (NORMALIZATIONS): "l2" scales each image to unit length, so only the direction of the
+    feature vector matters; "whiten" is PCA whitening (components explaining 99% of the
+    variance), so no few dominant channels decide the distances alone.
+    components > 0: afterwards keep only the coordinates on that many principal axes of the
+    fitted embeddings, and scale each image to unit length again. The directions of little
+    variation across the set carry mostly noise that blurs the clusters (docs/RESULTS.md,
+    section 18).
+    """
+
+    def __init__(self, how: str, fitted: np.ndarray, components: int = 0):
+        if how not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalisation {how!r}; choose one of {', '.join(NORMALIZATIONS)}")
+        self.how, self.components = how, int(components)
+        x = np.asarray(fitted, dtype=np.float64)
+        if how == "whiten":
+            self.mean, s, vt = _principal_axes(x)
+            keep = max(1, int(np.searchsorted(np.cumsum(s**2) / max((s**2).sum(), 1e-12), 0.99) + 1))
+            # Whitened, every direction varies alike: the axes to keep are the whitening's own,
+            # which come ordered by the variation they had.
+            keep = min(keep, self.components) if self.components > 0 else keep
+            self.proj = vt[:keep].T / (s[:keep] + 1e-12) * np.sqrt(len(x))
+        elif self.components > 0:
+            self.sub_mean, _, vt = _principal_axes(self._normalized(x))
+            self.axes = vt[: self.components].T
+
+    def _normalized(self, x: np.ndarray) -> np.ndarray:
+        if self.how == "l2":
+            return _unit(x)
+        if self.how == "whiten":
+            return (x - self.mean) @ self.proj
         return x
-    if how == "l2":
-        return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
-    if how == "whiten":
-        x = x - x.mean(0)
-        u, s, _ = np.linalg.svd(x, full_matrices=False)
-        keep = max(1, int(np.searchsorted(np.cumsum(s**2) / max((s**2).sum(), 1e-12), 0.99) + 1))
-        return u[:, :keep] * np.sqrt(len(x))
-    raise ValueError(f"unknown normalisation {how!r}; choose one of {', '.join(NORMALIZATIONS)}")
+
+    def __call__(self, embeddings: np.ndarray) -> np.ndarray:
+        x = self._normalized(np.asarray(embeddings, dtype=np.float64))
+        if self.components > 0:
+            x = _unit(x if self.how == "whiten" else (x - self.sub_mean) @ self.axes)
+        return x
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
+
+
+def normalize_embeddings(embeddings: np.ndarray, how: str = "none", components: int = 0) -> np.ndarray:
+    """The embeddings in the EmbeddingSpace fitted on themselves."""
+    return EmbeddingSpace(how, embeddings, components)(embeddings)
 
 
 def cluster_embeddings(

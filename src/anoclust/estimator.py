@@ -10,14 +10,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
 from .backbones import deepest_tap_channels
-from .clustering import METHODS, NORMALIZATIONS, cluster_centres, cluster_embeddings, normalize_embeddings
+from .clustering import METHODS, NORMALIZATIONS, EmbeddingSpace, cluster_centres, cluster_embeddings, normalize_embeddings
 from .errors import AnoclustError
 from .images import DEFAULT_IMAGE_SIZE
 from .model_selection import choose_k
 from .normals import resolve_normal_threshold
 from .ordering import canonical_order, take_rows
 from .patch_space import PatchSpace, Whitening, interior_mask, within_image_whitening
-from .prediction import Normalizer, calibrate_thresholds, centre_distances, new_patch_scores, scoring_state
+from .prediction import calibrate_thresholds, centre_distances, new_patch_scores, scoring_state
 from .weighting import (
     WEIGHTINGS,
     build_bank,
@@ -168,6 +168,22 @@ def resolve_embedding(
     return normalize, dim - last
 
 
+COMPONENTS_PER_CLUSTER = 4
+
+
+def resolve_components(components: int | str, weighting: str, k: int, shape: tuple[int, int]) -> int:
+    """Principal axes the clustering space keeps (0: all, no projection); "auto" resolved.
+
+    "auto" keeps COMPONENTS_PER_CLUSTER per cluster with the reference and unsupervised
+    weightings: k clusters' centres span k - 1 directions, and the directions of least variation
+    across the set blur them (docs/RESULTS.md, section 18). Average and max pooling, the
+    paper's baselines, keep every direction. Never more than the (N, D) embeddings have.
+    """
+    if components == "auto":
+        components = COMPONENTS_PER_CLUSTER * k if weighting in ("reference", "unsupervised") else 0
+    return max(0, min(int(components), shape[0] - 1, shape[1]))
+
+
 def resolve_method(method: str, weighting: str) -> str:
     """The clustering method of a fit; "auto" resolved.
 
@@ -190,7 +206,9 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
     (N, M; NaN for uniform and max pooling), score_peak_ (weighting.score_peak of the scores;
     None without scores), n_clusters_, weighting_, method_ (resolve_method),
     normalize_ and embed_from_ (the resolved normalisation and the first of the D patch-feature
-    columns the embedding keeps; resolve_embedding). When paths are given, images that cannot be read
+    columns the embedding keeps; resolve_embedding), n_components_ (resolve_components) and
+    embedding_space_ (the fitted clustering.EmbeddingSpace, which maps embeddings_ rows to the
+    space they were clustered in). When paths are given, images that cannot be read
     get label -1 (UNREADABLE) and NaN rows, and are listed in skipped_ as (path, reason).
 
     border: outer rings of the patch grid that are not scored or weighted; whiten: with
@@ -201,7 +219,10 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
     entry): which taps the embedding describes the defect with and how it is normalised;
     "auto" is the deepest tap and l2 with the reference weighting, and with the unsupervised
     weighting when its scores find local defects (score_peak_ >= LOCAL_PEAK), else all taps
-    unnormalised.
+    unnormalised. n_components ("auto" or a whole number, 0 = off): after the normalisation keep
+    that many principal axes of the embeddings and scale to unit length again; "auto" is
+    4 per cluster with the reference and unsupervised weightings, 0 with uniform and max.
+    With n_clusters="auto" k is chosen before the projection.
     method ("auto" or a clustering.METHODS entry): "auto" is Ward polished by k-means
     (ward_kmeans) with the reference weighting, else Ward.
     n_clusters="auto" picks k in 2..k_max with anoclust.model_selection.choose_k (k_diagnostics_).
@@ -223,6 +244,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         n_sampled: int = 32,
         method: str = "auto",
         normalize: str = "auto",
+        n_components: int | str = "auto",
         embed_taps: str = "auto",
         backbone: str = "mobilenet_v2",
         weights: str | None = None,
@@ -245,6 +267,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         self.n_sampled = n_sampled
         self.method = method
         self.normalize = normalize
+        self.n_components = n_components
         self.embed_taps = embed_taps
         self.backbone = backbone
         self.weights = weights
@@ -289,6 +312,9 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         if self.normalize not in ("auto",) + NORMALIZATIONS:
             raise AnoclustError(
                 f"unknown normalisation {self.normalize!r}: choose one of auto, {', '.join(NORMALIZATIONS)}")
+        if not (self.n_components == "auto" or (isinstance(self.n_components, (int, np.integer))
+                                                 and not isinstance(self.n_components, bool) and self.n_components >= 0)):
+            raise AnoclustError(f"n_components must be 'auto' or a whole number (0 = off), got {self.n_components!r}")
         if self.embed_taps not in EMBED_TAPS:
             raise AnoclustError(f"unknown embed_taps {self.embed_taps!r}: choose one of {', '.join(EMBED_TAPS)}")
         if self.n_clusters == "auto":
@@ -407,12 +433,14 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
 
     def _cluster(self, embeddings: np.ndarray) -> np.ndarray:
         """Cluster the clustering space; sets n_clusters_, centres and the unknown thresholds."""
-        self._normalizer = Normalizer(self.normalize_, embeddings)
-        x = normalize_embeddings(embeddings, self.normalize_)
         self.k_diagnostics_ = None
         k = self.n_clusters
         if k == "auto":
-            k, self.k_diagnostics_ = choose_k(x, int(self.k_max), method=self.method_, random_state=self.random_state)
+            k, self.k_diagnostics_ = choose_k(normalize_embeddings(embeddings, self.normalize_), int(self.k_max),
+                                              method=self.method_, random_state=self.random_state)
+        self.n_components_ = resolve_components(self.n_components, self.weighting_, int(k), embeddings.shape)
+        self.embedding_space_ = EmbeddingSpace(self.normalize_, embeddings, self.n_components_)
+        x = self.embedding_space_(embeddings)
         labels = cluster_embeddings(x, int(k), self.method_, self.random_state)
         self.n_clusters_ = int(labels.max()) + 1
         self.cluster_centers_ = cluster_centres(x, labels)
@@ -446,7 +474,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         embeddings, _ = pool_bags(
             bags, self.weighting_, scores, self.tau, self.standardize, self._position_stats(), pooled
         )
-        dist = centre_distances(self._normalizer(embeddings[:, self.embed_from_ :]), self.cluster_centers_)
+        dist = centre_distances(self.embedding_space_(embeddings[:, self.embed_from_ :]), self.cluster_centers_)
         nearest = dist.argmin(1)
         own = dist[np.arange(len(bags)), nearest]
         out.labels[ok] = nearest

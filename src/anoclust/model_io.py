@@ -3,9 +3,9 @@
 model.json: format name and version, anoclust version, the estimator's parameters, backbone,
 taps, image size, weights SHA-256, weighting, k, patch shape, and the calibration (per-cluster
 unknown thresholds, normal threshold). model.npz (read with allow_pickle=False): cluster centres
-in the clustering space, the clustered images' embeddings (they define the 'whiten' map), and
-the scoring state of anoclust.prediction (normal patch bank and its whitening, or the K
-sampled fitted bags).
+in the clustering space, the clustered images' embeddings (they define the clustering space:
+clustering.EmbeddingSpace), and the scoring state of anoclust.prediction (normal patch bank and
+its whitening, or the K sampled fitted bags).
 
 A folder is refused with one AnoclustError line when its format or format version differs, or
 when a caller asks for another backbone than the one it was fitted with. Weights are checked
@@ -27,7 +27,8 @@ from .outputs import all_or_nothing, write_json, write_npz
 FORMAT = "anoclust-model"
 # 2: border ring and whitening (patch_space.py); version-1 models were fitted without them.
 # 3: the embedding's taps and normalisation resolved at fit (embed_from, normalize).
-FORMAT_VERSION = 3
+# 4: the clustering space's principal axes (n_components).
+FORMAT_VERSION = 4
 _FITTED_ARRAYS = ("cluster_centers_", "unknown_thresholds_", "position_stats_")
 
 
@@ -61,6 +62,7 @@ def save_model(est, path: str | os.PathLike) -> Path:
             "weighting": est.weighting_,
             "method": est.method_,
             "normalize": est.normalize_,
+            "n_components": est.n_components_,
             "embed_from": est.embed_from_,
             "n_clusters": est.n_clusters_,
             "patch_shape": list(est.patch_shape_),
@@ -97,7 +99,7 @@ def load_model(path: str | os.PathLike, backbone: str | None = None, weights: st
                cache_dir: str | None = None):
     """Read a model folder into a fitted AnomalyClustering (see module docstring)."""
     from .estimator import AnomalyClustering
-    from .prediction import Normalizer
+    from .clustering import EmbeddingSpace
 
     path = Path(path)
     meta = _read_json(path)
@@ -126,6 +128,7 @@ def load_model(path: str | os.PathLike, backbone: str | None = None, weights: st
     est.weighting_ = meta["weighting"]
     est.method_ = meta.get("method", params.get("method"))  # models saved before it was recorded
     est.normalize_, est.embed_from_ = meta["normalize"], int(meta["embed_from"])
+    est.n_components_ = int(meta["n_components"])
     est.n_clusters_ = int(meta["n_clusters"])
     est.patch_shape_ = tuple(meta["patch_shape"])
     est.weights_sha256_ = meta["weights_sha256"]
@@ -134,5 +137,5 @@ def load_model(path: str | os.PathLike, backbone: str | None = None, weights: st
     for name, value in fitted.items():
         setattr(est, name, value)
     est._scoring_state = state
-    est._normalizer = Normalizer(est.normalize_, fit_embeddings)
+    est.embedding_space_ = EmbeddingSpace(est.normalize_, fit_embeddings, est.n_components_)
     return est

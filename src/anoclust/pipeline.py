@@ -39,6 +39,7 @@ class ClusterSettings:
     n_sampled: int = 32
     method: str = "auto"
     normalize: str = "auto"
+    n_components: int | str = "auto"
     embed_taps: str = "auto"
     backbone: str = "mobilenet_v2"
     weights: str | None = None
@@ -75,6 +76,7 @@ class ClusterSettings:
             n_sampled=self.n_sampled,
             method=self.method,
             normalize=self.normalize,
+            n_components=self.n_components,
             embed_taps=self.embed_taps,
             backbone=self.backbone,
             weights=self.weights,
@@ -190,6 +192,7 @@ def write_run(result: RunResult, settings: ClusterSettings, out: Path, input_pat
         score_peak=est.score_peak_,
         method=est.method_,
         normalize=est.normalize_,
+        n_components=est.n_components_,
         embed_taps="all" if est.embed_from_ == 0 else "deepest",
         n_images=len(result.paths),
         n_normals=len(images.normals),

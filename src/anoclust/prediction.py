@@ -68,34 +68,6 @@ def new_patch_scores(
     return (total / np.maximum(count, 1)).astype(np.float32)
 
 
-class Normalizer:
-    """The estimator's embedding normalisation as a fitted map, so new images land in the same space.
-
-    'whiten' is fitted on the clustered images' embeddings (mean, principal axes and scales),
-    reproducing clustering.normalize_embeddings on them.
-    """
-
-    def __init__(self, how: str, fitted: np.ndarray):
-        self.how = how
-        if how == "whiten":
-            x = np.asarray(fitted, dtype=np.float64)
-            self.mean = x.mean(0)
-            _, s, vt = np.linalg.svd(x - self.mean, full_matrices=False)
-            # An axis's sign is arbitrary and can flip with the order of the rows; fixing it
-            # keeps a reloaded model's space (refitted from the saved embeddings) identical.
-            vt *= np.where(vt[np.arange(len(vt)), np.abs(vt).argmax(1)] < 0, -1.0, 1.0)[:, None]
-            keep = max(1, int(np.searchsorted(np.cumsum(s**2) / max((s**2).sum(), 1e-12), 0.99) + 1))
-            self.proj = vt[:keep].T / (s[:keep] + 1e-12) * np.sqrt(len(x))
-
-    def __call__(self, embeddings: np.ndarray) -> np.ndarray:
-        x = np.asarray(embeddings, dtype=np.float64)
-        if self.how == "l2":
-            return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
-        if self.how == "whiten":
-            return (x - self.mean) @ self.proj
-        return x
-
-
 def centre_distances(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Euclidean distances (N, k) from each row to each centre."""
     d2 = (x * x).sum(1)[:, None] - 2 * x @ centres.T + (centres * centres).sum(1)[None]

@@ -29,6 +29,10 @@ def k_value(text: str) -> int | str:
     return "auto" if text == "auto" else positive_int(text)
 
 
+def components_value(text: str) -> int | str:
+    return "auto" if text == "auto" else non_negative_int(text)
+
+
 def threshold_value(text: str) -> float | str:
     if text == "auto":
         return text
@@ -71,6 +75,10 @@ def add_method_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -
     p.add_argument("--normalize", choices=("auto",) + NORMALIZATIONS, default=d.normalize,
                    help="embedding normalisation before clustering; auto = l2 where --embed-taps auto picks "
                         "the deepest tap, else none (default %(default)s)")
+    p.add_argument("--components", type=components_value, default=d.n_components, metavar="N|auto",
+                   help="after the normalisation, keep N principal axes of the embeddings and scale each to "
+                        "unit length again (0 = off); auto = 4 per cluster with the reference and unsupervised "
+                        "weightings, off with uniform and max (default %(default)s)")
     p.add_argument("--embed-taps", choices=EMBED_TAPS, default=d.embed_taps,
                    help="taps the embedding describes the defect with (the scores use all); auto = the deepest "
                         "with the reference weighting, and with the unsupervised one when its scores find local "
@@ -116,6 +124,7 @@ def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
         n_sampled=args.n_sampled,
         method=args.method,
         normalize=args.normalize,
+        n_components=args.components,
         embed_taps=args.embed_taps,
         backbone=args.backbone,
         weights=args.weights,

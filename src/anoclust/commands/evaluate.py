@@ -118,12 +118,13 @@ def _markdown(rows, settings, args) -> str:
              f"Settings: backbone {settings.backbone}, image size {settings.image_size}, tau {settings.tau}, "
              f"standardize {settings.standardize}, position norm {settings.position_norm}, border {settings.border}, "
              f"whiten {settings.whiten}, method {settings.method}, normalize {settings.normalize}, "
-             f"embed taps {settings.embed_taps}, "
+             f"components {settings.n_components}, embed taps {settings.embed_taps}, "
              f"seeds {','.join(map(str, args.seeds))} (seed-dependent scores: mean±spread). "
              + ("auto: with the reference weighting the deepest tap, l2 and ward_kmeans; with the unsupervised "
                 "one the deepest tap and l2 where its scores find local defects, else every tap and none, and "
-                "ward; with the others every tap, none and ward. "
-                if "auto" in (settings.method, settings.normalize, settings.embed_taps)
+                "ward; with both 4 principal axes per cluster, then l2; with the others every tap, none, all "
+                "axes and ward. "
+                if "auto" in (settings.method, settings.normalize, settings.embed_taps, settings.n_components)
                 else "")
              + "Cells: NMI / ARI / F1; k = number of classes.", ""]
     titles = {"-": "Labelled datasets", "good": "MVTec AD, good clustered as a class",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..clustering import cluster_centres, normalize_embeddings
+from ..clustering import EmbeddingSpace, cluster_centres
 from ..errors import AnoclustError
 
 REQUIRED = ("assignments.csv", "embeddings.npz", "config.json")
@@ -42,8 +42,9 @@ class RunData:
         return np.flatnonzero(self.clusters >= 0)
 
     def space(self, rows: np.ndarray) -> np.ndarray:
-        """Embeddings of `rows` in the space the run clustered in (its normalisation applied)."""
-        return normalize_embeddings(self.embeddings[rows], self.config.get("normalize", "none"))
+        """Embeddings of `rows` in the space the run clustered in (fitted, like the run's, on the clustered images)."""
+        how, components = self.config.get("normalize", "none"), self.config.get("n_components", 0)
+        return EmbeddingSpace(how, self.embeddings[self.clustered], components)(self.embeddings[rows])
 
     def members_by_typicality(self) -> list[np.ndarray]:
         """Per cluster, member indices sorted by distance to the cluster centre (nearest first)."""
