@@ -15,7 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-
 from anoclust.clustering import cluster_embeddings, normalize_embeddings
 from anoclust.datasets import find_images, read_input
 from anoclust.estimator import AnomalyClustering, resolve_components
