@@ -4,9 +4,10 @@
 
 Each N runs in a fresh process (so its peak memory is its own) on synthetic 224 px PNG images
 with three defect types, with a cold (empty) feature cache: extraction, unsupervised scores,
-pooling (with the within-image whitening of the embeddings), clustering (Ward; two-stage above
-clustering.EXACT_WARD_MAX images). "total" is the child's whole wall time from its start
-(imports and model loading included, image generation excluded); "total CPU s" its CPU time
+pooling (with the within-image whitening of the embeddings), clustering (the projection onto 4
+principal axes per cluster, then Ward; two-stage above clustering.EXACT_WARD_MAX images).
+"total" is the child's whole wall time from its start (imports and model loading included,
+image generation excluded); "total CPU s" its CPU time
 over all threads, which is what the run costs whatever the other load on the machine (on an
 idle 2-core machine the wall time is at least half of it). Peak memory is the child's largest
 resident set size during each stage, memory-mapped patch bags included. Also reported: NMI of
@@ -63,7 +64,7 @@ def run_one(n: int, data: str, k_sampled: int, cache: str, random: bool = False)
     from sklearn.metrics import normalized_mutual_info_score
 
     from anoclust import clustering
-    from anoclust.estimator import embedding_whitening, patch_space, pool_bags
+    from anoclust.estimator import embedding_whitening, patch_space, pool_bags, resolve_components
     from anoclust.extract import EmbeddingConfig, PatchExtractor
     from anoclust.pipeline import ClusterSettings
     from anoclust.weighting import unsupervised_scores
@@ -83,8 +84,9 @@ def run_one(n: int, data: str, k_sampled: int, cache: str, random: bool = False)
     with mem.stage("pooling"):  # with the tool's within-image whitening of the embeddings
         whitening = embedding_whitening(space, "unsupervised", bags, d.whiten, d.max_bank, d.seed)
         embeddings, _ = pool_bags(bags, "unsupervised", scores, d.tau, d.standardize, None, whitening)
-    with mem.stage("clustering"):
-        labels = clustering.cluster_embeddings(embeddings, k, "ward")
+    with mem.stage("clustering"):  # in the tool's clustering space: 4 principal axes per cluster
+        axes = resolve_components(d.n_components, "unsupervised", k, embeddings.shape)
+        labels = clustering.cluster_embeddings(clustering.normalize_embeddings(embeddings, "none", axes), k, "ward")
     total = time.perf_counter() - start + imports
     cpu_total = time.process_time()  # CPU seconds of the whole child, all threads
     mem.close()
