@@ -29,7 +29,7 @@ from synthetic_draws import extra_sets, heldout_sets
 
 from anoclust.clustering import cluster_embeddings, normalize_embeddings
 from anoclust.estimator import (COMPONENTS_PER_CLUSTER, embedding_whitening, patch_scores, patch_space, pool_bags,
-                                resolve_embedding, resolve_method)
+                                resolve_components, resolve_embedding, resolve_method)
 from anoclust.metrics import clustering_scores
 from anoclust.pipeline import ClusterSettings
 from anoclust.weighting import score_peak
@@ -57,7 +57,7 @@ def variants(weighting: str, fixed=FIXED):
         def clustered(axes):
             # Fitted on the rows clustered, as the estimator fits on the images it clusters.
             def run(rows):
-                c = max(0, min(axes, len(rows) - 1, emb.shape[1]))
+                c = resolve_components(axes, weighting, k, emb[rows].shape)
                 return cluster_embeddings(normalize_embeddings(emb[rows], how, c), k, method, seed)
             return run
 
