@@ -29,13 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from k_selection import MTD, mtd_protocol  # noqa: E402
 
 
-def holdout_study(name: str, bags: np.ndarray, labels: np.ndarray, normal: np.ndarray, seed: int) -> None:
+def holdout_study(name: str, bags: np.ndarray, labels: np.ndarray, normal: np.ndarray, seed: int,
+                  components="auto") -> None:
     types = sorted(set(labels))
     fit_half = np.random.default_rng(seed).random(len(bags)) < 0.5
     for held in types:
         seen = labels != held
         fit_rows, new_rows = seen & fit_half, seen & ~fit_half
-        est = AnomalyClustering(n_clusters=len(types) - 1, random_state=seed).fit(bags[fit_rows], normal=normal)
+        est = AnomalyClustering(n_clusters=len(types) - 1, random_state=seed, n_components=components)
+        est.fit(bags[fit_rows], normal=normal)
         with tempfile.TemporaryDirectory() as tmp:
             est.save(Path(tmp) / "model")
             model = AnomalyClustering.load(Path(tmp) / "model")
@@ -53,6 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default="/tmp/anoclust-cache")
     ap.add_argument("--no-mtd", action="store_true")
+    ap.add_argument("--components", default="auto", type=lambda t: t if t == "auto" else int(t),
+                    help="principal axes of the clustering space (default: auto, the tool's)")
     args = ap.parse_args(argv)
     extractor = PatchExtractor(EmbeddingConfig(), cache_dir=args.cache)
     print("| set | held-out type | unknown: held-out type | unknown: new images of fitted types | NMI new | NMI fitted |")
@@ -64,11 +68,11 @@ def main(argv=None) -> int:
         images = read_input(root / "d")
         bags = extractor.extract(images.paths).bags
         normal = extractor.extract(find_images(root / "n")).bags
-        holdout_study("synthetic", bags, np.array(images.labels), normal, args.seed)
+        holdout_study("synthetic", bags, np.array(images.labels), normal, args.seed, args.components)
     if not args.no_mtd and args.mtd.is_dir():
         paths, labels, refs = mtd_protocol(args.mtd)
         bags, normal = extractor.extract(paths).bags, extractor.extract(refs).bags
-        holdout_study("MTD", bags, np.array(labels), normal, args.seed)
+        holdout_study("MTD", bags, np.array(labels), normal, args.seed, args.components)
     return 0
 
 

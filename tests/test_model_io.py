@@ -44,6 +44,22 @@ def test_held_out_defect_type_is_mostly_unknown(weighting):
     assert est.assign(seen).unknown.mean() <= 0.15
 
 
+def test_unknown_test_sees_the_directions_the_projection_drops(tmp_path):
+    # One patch per image, so uniform pooling returns the rows: two clusters along the first
+    # axis, spread a little along the second; the third never varies.
+    rng = np.random.default_rng(0)
+    side = np.repeat([1.0, -1.0], 20)
+    x = np.stack([side * 3, rng.normal(scale=0.1, size=40), np.zeros(40)], 1)
+    est = AnomalyClustering(n_clusters=2, weighting="uniform", normalize="none", n_components=1).fit(x[:, None, :])
+    # A new image off the first cluster only along the third axis: the one kept axis cannot
+    # tell it from the cluster, the space before the projection can.
+    new = np.array([[[3.0, 0.0, 0.0]], [[3.0, 0.0, 2.0]]])
+    assert np.allclose(est.embedding_space_(new[:, 0]), [[1], [1]])
+    est.save(tmp_path / "model")
+    for model in (est, AnomalyClustering.load(tmp_path / "model")):
+        assert model.assign(new).unknown.tolist() == [False, True]
+
+
 def test_save_load_round_trip_without_pickle(tmp_path):
     bags, _ = defect_bags([0, 1, 2])
     est = AnomalyClustering(weighting="reference", tau=0.1, normalize="whiten").fit(bags, normal=normal_bags())
@@ -78,7 +94,7 @@ def test_unsupervised_embeddings_whitened_within_images_and_kept_by_saved_models
     # lie as far from their centres as they did in the fit.
     again = est.assign(bags)
     assert np.array_equal(again.labels, est.labels_)
-    fitted = np.linalg.norm(est.embedding_space_(est.embeddings_) - est.cluster_centers_[est.labels_], axis=1)
+    fitted = np.linalg.norm(est.embedding_space_.normalized(est.embeddings_) - est.novelty_centers_[est.labels_], axis=1)
     assert np.allclose(np.median(again.distances), np.median(fitted), rtol=0.25)
 
 

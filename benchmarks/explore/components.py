@@ -8,12 +8,14 @@ projected onto their 4 * k leading principal axes (centred) and scaled to unit l
 study WEIGHTING: subset means (and full-set NMI) on the five study sets, draws 2-5 of each
 synthetic kind and the local sets with 5-8 types (25 sets; studyset.compare_embeddings with the
 weighting's default clustering method). heldout WEIGHTING: the same on the 16 sets of
-synthetic_draws.heldout_sets, made after the choice to check it. paired: MTD, reference
+synthetic_draws.heldout_sets, made after the choice to check it; strength WEIGHTING: on the 8
+sets of synthetic_draws.strength_sets (spot and hole together). paired: MTD, reference
 weighting, 50 random 90% subsets, NMI and F1 paired against the default, with the controls
 "centred, unit length, every axis" and "20 axes without unit length".
 
     PYTHONPATH=src python benchmarks/explore/components.py study reference|unsupervised
     PYTHONPATH=src python benchmarks/explore/components.py heldout reference|unsupervised
+    PYTHONPATH=src python benchmarks/explore/components.py strength reference|unsupervised
     PYTHONPATH=src python benchmarks/explore/components.py paired
 """
 
@@ -25,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studyset
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # synthetic_draws
 from studyset import compare_embeddings, embed, print_paired, study_sets, subset_rows
-from synthetic_draws import extra_sets, heldout_sets
+from synthetic_draws import extra_sets, heldout_sets, strength_sets
 
 from anoclust.clustering import cluster_embeddings, normalize_embeddings
 from anoclust.estimator import (COMPONENTS_PER_CLUSTER, embedding_whitening, patch_scores, patch_space, pool_bags,
@@ -97,6 +99,6 @@ if __name__ == "__main__":
     if what == "paired":
         paired()
     else:
-        sets = extra_sets() if what == "study" else heldout_sets()
+        sets = {"study": extra_sets, "heldout": heldout_sets, "strength": strength_sets}[what]()
         compare_embeddings(sys.argv[2], variants(sys.argv[2], FIXED if what == "study" else (20,)),
                            extra=sets, with_study=what == "study")

@@ -66,6 +66,20 @@ def heldout_sets() -> list:
     return out
 
 
+def strength_sets() -> list:
+    """Local sets holding the two types that differ mostly in strength (spot, hole), which the
+    reference embedding of section 14 tends to merge: scratch / spot / crack / hole and spot /
+    hole / stain, seeds 0-3 (section 18)."""
+    out = []
+    for seed in range(4):
+        for classes in (("scratch", "spot", "crack", "hole"), ("spot", "hole", "stain")):
+            root = Path(f"/tmp/exp/strength/{'-'.join(classes)}-s{seed}")
+            if not root.exists():
+                make_labelled_folder(root / "defects", classes=classes, normal_root=root / "normal", seed=seed)
+            out.append(folder_dataset(root / "defects", root / "normal"))
+    return out
+
+
 def extra_sets() -> list:
     """Draws 2-5 of each synthetic kind, then the local sets with 5-8 types."""
     return [d for kind in ("local", "texture", "variable") for d in more_draws(kind)] + more_types()

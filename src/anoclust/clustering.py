@@ -37,7 +37,7 @@ class EmbeddingSpace:
     components > 0: afterwards keep only the coordinates on that many principal axes of the
     fitted embeddings, and scale each image to unit length again. The directions of little
     variation across the set carry mostly noise that blurs the clusters (docs/RESULTS.md,
-    section 18).
+    section 18); `normalized` is the space before that projection.
     """
 
     def __init__(self, how: str, fitted: np.ndarray, components: int = 0):
@@ -48,15 +48,13 @@ class EmbeddingSpace:
         if how == "whiten":
             self.mean, s, vt = _principal_axes(x)
             keep = max(1, int(np.searchsorted(np.cumsum(s**2) / max((s**2).sum(), 1e-12), 0.99) + 1))
-            # Whitened, every direction varies alike: the axes to keep are the whitening's own,
-            # which come ordered by the variation they had.
-            keep = min(keep, self.components) if self.components > 0 else keep
             self.proj = vt[:keep].T / (s[:keep] + 1e-12) * np.sqrt(len(x))
         elif self.components > 0:
-            self.sub_mean, _, vt = _principal_axes(self._normalized(x))
+            self.sub_mean, _, vt = _principal_axes(self.normalized(x))
             self.axes = vt[: self.components].T
 
-    def _normalized(self, x: np.ndarray) -> np.ndarray:
+    def normalized(self, embeddings: np.ndarray) -> np.ndarray:
+        x = np.asarray(embeddings, dtype=np.float64)
         if self.how == "l2":
             return _unit(x)
         if self.how == "whiten":
@@ -64,10 +62,12 @@ class EmbeddingSpace:
         return x
 
     def __call__(self, embeddings: np.ndarray) -> np.ndarray:
-        x = self._normalized(np.asarray(embeddings, dtype=np.float64))
-        if self.components > 0:
-            x = _unit(x if self.how == "whiten" else (x - self.sub_mean) @ self.axes)
-        return x
+        x = self.normalized(embeddings)
+        if self.components == 0:
+            return x
+        # Whitened, every direction varies alike: the axes to keep are the whitening's own, which
+        # come ordered by the variation they had.
+        return _unit(x[:, : self.components] if self.how == "whiten" else (x - self.sub_mean) @ self.axes)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

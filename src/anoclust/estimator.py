@@ -228,8 +228,10 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
     n_clusters="auto" picks k in 2..k_max with anoclust.model_selection.choose_k (k_diagnostics_).
     normal_threshold (None, "auto" or a number; reference weighting only): images whose largest
     patch score is below it get label -2 (NORMAL) and are not clustered (normals_, normal_threshold_).
-    For new images: cluster_centers_ (in the clustering space), unknown_thresholds_ (per
-    cluster), predict / assign, and save / load (anoclust.model_io).
+    For new images: cluster_centers_ (in the clustering space; a new image goes to the nearest),
+    novelty_centers_ and unknown_thresholds_ (per cluster, in the normalised space before the
+    projection, where a new type's own directions survive), predict / assign, and save / load
+    (anoclust.model_io).
     """
 
     def __init__(
@@ -444,7 +446,11 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         labels = cluster_embeddings(x, int(k), self.method_, self.random_state)
         self.n_clusters_ = int(labels.max()) + 1
         self.cluster_centers_ = cluster_centres(x, labels)
-        self.unknown_thresholds_ = calibrate_thresholds(x, labels, self.cluster_centers_)
+        # A new defect type differs from the known ones in directions the projection onto the
+        # known clusters' principal axes drops, so the unknown test measures before it.
+        full = self.embedding_space_.normalized(embeddings)
+        self.novelty_centers_ = cluster_centres(full, labels)
+        self.unknown_thresholds_ = calibrate_thresholds(full, labels, self.novelty_centers_)
         return labels
 
     def assign(self, X: PathsOrBags) -> "Assignment":
@@ -474,9 +480,9 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         embeddings, _ = pool_bags(
             bags, self.weighting_, scores, self.tau, self.standardize, self._position_stats(), pooled
         )
-        dist = centre_distances(self.embedding_space_(embeddings[:, self.embed_from_ :]), self.cluster_centers_)
-        nearest = dist.argmin(1)
-        own = dist[np.arange(len(bags)), nearest]
+        embeddings = embeddings[:, self.embed_from_ :]
+        nearest = centre_distances(self.embedding_space_(embeddings), self.cluster_centers_).argmin(1)
+        own = np.linalg.norm(self.embedding_space_.normalized(embeddings) - self.novelty_centers_[nearest], axis=1)
         out.labels[ok] = nearest
         out.distances[ok] = own
         out.unknown[ok] = own > self.unknown_thresholds_[nearest]
@@ -517,7 +523,7 @@ class Assignment:
     """Result of AnomalyClustering.assign, one entry per input image."""
 
     labels: np.ndarray  # nearest cluster; -1 unreadable, -2 normal (below the normal threshold)
-    distances: np.ndarray  # distance to the nearest centre in the clustering space
+    distances: np.ndarray  # to the nearest cluster's centre, before the projection (the unknown test's)
     unknown: np.ndarray  # farther than that cluster's calibrated threshold
     max_scores: np.ndarray  # largest patch score (NaN for uniform / max pooling)
     skipped: list = field(default_factory=list)

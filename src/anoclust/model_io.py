@@ -3,9 +3,9 @@
 model.json: format name and version, anoclust version, the estimator's parameters, backbone,
 taps, image size, weights SHA-256, weighting, k, patch shape, and the calibration (per-cluster
 unknown thresholds, normal threshold). model.npz (read with allow_pickle=False): cluster centres
-in the clustering space, the clustered images' embeddings (they define the clustering space:
-clustering.EmbeddingSpace), and the scoring state of anoclust.prediction (normal patch bank and
-its whitening, or the K sampled fitted bags).
+in the clustering space and before its projection (the unknown test's), the clustered images'
+embeddings (they define the clustering space: clustering.EmbeddingSpace), and the scoring state
+of anoclust.prediction (normal patch bank and its whitening, or the K sampled fitted bags).
 
 A folder is refused with one AnoclustError line when its format or format version differs, or
 when a caller asks for another backbone than the one it was fitted with. Weights are checked
@@ -27,9 +27,9 @@ from .outputs import all_or_nothing, write_json, write_npz
 FORMAT = "anoclust-model"
 # 2: border ring and whitening (patch_space.py); version-1 models were fitted without them.
 # 3: the embedding's taps and normalisation resolved at fit (embed_from, normalize).
-# 4: the clustering space's principal axes (n_components).
+# 4: the clustering space's principal axes (n_components) and the unknown test's centres.
 FORMAT_VERSION = 4
-_FITTED_ARRAYS = ("cluster_centers_", "unknown_thresholds_", "position_stats_")
+_FITTED_ARRAYS = ("cluster_centers_", "novelty_centers_", "unknown_thresholds_", "position_stats_")
 
 
 @all_or_nothing

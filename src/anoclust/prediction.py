@@ -10,9 +10,12 @@ computed exactly as during fit:
   own bag (a fitted image assigned again) is left out, as fit leaves an image's own bag out.
 - ``uniform`` / ``max``: nothing.
 
-The same softmax (tau, standardisation) and the same normalisation of the clustering space
-follow. Calibration: a cluster's distance threshold is the 99th percentile of its members'
-leave-one-out distances to its centre (clusters with fewer than MIN_MEMBERS members use the 99th
+The same softmax (tau, standardisation) and the same clustering space follow; a new image goes
+to the nearest cluster there. The unknown test measures in the normalised space before the
+clustering space's projection (clustering.EmbeddingSpace.normalized): the projection keeps the
+known clusters' principal axes and would drop what sets a new type apart. Calibration: a
+cluster's distance threshold is the 99th percentile of its members' leave-one-out distances to
+its centre (clusters with fewer than MIN_MEMBERS members use the 99th
 percentile over all clustered images); farther images are `unknown`, a possible new defect type.
 Leave-one-out: a member's distance to the mean of the *other* members, n/(n-1) times its distance
 to the full mean, because a new image does not pull the centre towards itself as a member does.
