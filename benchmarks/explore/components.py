@@ -81,7 +81,7 @@ def paired() -> None:
     emb, how = normalised(e, "reference", space, scores, 0)
     x = normalize_embeddings(emb, how)
     spaces = {f"{c} axes": (lambda r, c=c: normalize_embeddings(x[r], "none", c))
-              for c in (4 * k, 0, 10, 12, 14, 16, 18, 24, 32)}
+              for c in (COMPONENTS_PER_CLUSTER * k, 0, 10, 12, 14, 16, 18, 24, 32)}
     spaces["centred, unit length, every axis"] = lambda r: normalize_embeddings(x[r], "none", x.shape[1])
     spaces["20 axes, no unit length"] = lambda r: (x[r] - x[r].mean(0)) @ np.linalg.svd(
         x[r] - x[r].mean(0), full_matrices=False)[2][:20].T
