@@ -61,13 +61,17 @@ class EmbeddingSpace:
             return (x - self.mean) @ self.proj
         return x
 
-    def __call__(self, embeddings: np.ndarray) -> np.ndarray:
-        x = self.normalized(embeddings)
+    def project(self, normalized: np.ndarray) -> np.ndarray:
+        """Rows already `normalized`, into the clustering space."""
         if self.components == 0:
-            return x
+            return normalized
         # Whitened, every direction varies alike: the axes to keep are the whitening's own, which
         # come ordered by the variation they had.
+        x = normalized
         return _unit(x[:, : self.components] if self.how == "whiten" else (x - self.sub_mean) @ self.axes)
+
+    def __call__(self, embeddings: np.ndarray) -> np.ndarray:
+        return self.project(self.normalized(embeddings))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

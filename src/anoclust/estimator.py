@@ -442,13 +442,13 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
                                               method=self.method_, random_state=self.random_state)
         self.n_components_ = resolve_components(self.n_components, self.weighting_, int(k), embeddings.shape)
         self.embedding_space_ = EmbeddingSpace(self.normalize_, embeddings, self.n_components_)
-        x = self.embedding_space_(embeddings)
+        full = self.embedding_space_.normalized(embeddings)
+        x = self.embedding_space_.project(full)
         labels = cluster_embeddings(x, int(k), self.method_, self.random_state)
         self.n_clusters_ = int(labels.max()) + 1
         self.cluster_centers_ = cluster_centres(x, labels)
         # A new defect type differs from the known ones in directions the projection onto the
         # known clusters' principal axes drops, so the unknown test measures before it.
-        full = self.embedding_space_.normalized(embeddings)
         self.novelty_centers_ = cluster_centres(full, labels)
         self.unknown_thresholds_ = calibrate_thresholds(full, labels, self.novelty_centers_)
         return labels
@@ -480,9 +480,9 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         embeddings, _ = pool_bags(
             bags, self.weighting_, scores, self.tau, self.standardize, self._position_stats(), pooled
         )
-        embeddings = embeddings[:, self.embed_from_ :]
-        nearest = centre_distances(self.embedding_space_(embeddings), self.cluster_centers_).argmin(1)
-        own = np.linalg.norm(self.embedding_space_.normalized(embeddings) - self.novelty_centers_[nearest], axis=1)
+        full = self.embedding_space_.normalized(embeddings[:, self.embed_from_ :])
+        nearest = centre_distances(self.embedding_space_.project(full), self.cluster_centers_).argmin(1)
+        own = np.linalg.norm(full - self.novelty_centers_[nearest], axis=1)
         out.labels[ok] = nearest
         out.distances[ok] = own
         out.unknown[ok] = own > self.unknown_thresholds_[nearest]

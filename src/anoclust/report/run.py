@@ -6,6 +6,7 @@ import csv
 import json
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +42,15 @@ class RunData:
         """Indices of the clustered images (not set apart as normal)."""
         return np.flatnonzero(self.clusters >= 0)
 
-    def space(self, rows: np.ndarray) -> np.ndarray:
-        """Embeddings of `rows` in the space the run clustered in (fitted, like the run's, on the clustered images)."""
+    @cached_property
+    def _space(self) -> EmbeddingSpace:
+        """The run's clustering space, fitted like the run's on the clustered images."""
         how, components = self.config.get("normalize", "none"), self.config.get("n_components", 0)
-        return EmbeddingSpace(how, self.embeddings[self.clustered], components)(self.embeddings[rows])
+        return EmbeddingSpace(how, self.embeddings[self.clustered], components)
+
+    def space(self, rows: np.ndarray) -> np.ndarray:
+        """Embeddings of `rows` in the space the run clustered in."""
+        return self._space(self.embeddings[rows])
 
     def members_by_typicality(self) -> list[np.ndarray]:
         """Per cluster, member indices sorted by distance to the cluster centre (nearest first)."""
