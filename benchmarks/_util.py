@@ -81,7 +81,7 @@ def matmul_rate(size: int = 2048, repeats: int = 3) -> float:
 
 def synthetic_images(n: int, root: str | os.PathLike, size: int = 224, seed: int = 0) -> list[str]:
     """Paths of n synthetic defect images (3 types) under root; generated once, then reused."""
-    from anoclust.datasets import read_input
+    from anoclust.inputs import read_input
     from anoclust.synthetic import make_labelled_folder
 
     import fcntl

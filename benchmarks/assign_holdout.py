@@ -19,14 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from anoclust.datasets import find_images, read_input
-from anoclust.estimator import AnomalyClustering
-from anoclust.extract import EmbeddingConfig, PatchExtractor
+import studyset
+from anoclust.estimator import AnomalyClustering, load_model
+from anoclust.evaluation import mtd_dataset
+from anoclust.features.extract import EmbeddingConfig, PatchExtractor
+from anoclust.inputs import find_images, read_input
 from anoclust.metrics import clustering_scores
 from anoclust.synthetic import DEFECT_TYPES, make_labelled_folder
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from k_selection import MTD, mtd_protocol  # noqa: E402
 
 
 def holdout_study(name: str, bags: np.ndarray, labels: np.ndarray, normal: np.ndarray, seed: int,
@@ -40,7 +39,7 @@ def holdout_study(name: str, bags: np.ndarray, labels: np.ndarray, normal: np.nd
         est.fit(bags[fit_rows], normal=normal)
         with tempfile.TemporaryDirectory() as tmp:
             est.save(Path(tmp) / "model")
-            model = AnomalyClustering.load(Path(tmp) / "model")
+            model = load_model(Path(tmp) / "model")
         unseen = model.assign(bags[~seen])
         new = model.assign(bags[new_rows])
         nmi_new = clustering_scores(labels[new_rows], new.labels)["nmi"]
@@ -51,9 +50,9 @@ def holdout_study(name: str, bags: np.ndarray, labels: np.ndarray, normal: np.nd
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mtd", type=Path, default=MTD)
+    ap.add_argument("--mtd", type=Path, default=studyset.DATA / "mtd")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--cache", default="/tmp/anoclust-cache")
+    ap.add_argument("--cache", default=studyset.CACHE)
     ap.add_argument("--no-mtd", action="store_true")
     ap.add_argument("--components", default="auto", type=lambda t: t if t == "auto" else int(t),
                     help="principal axes of the clustering space (default: auto, the tool's)")
@@ -70,7 +69,8 @@ def main(argv=None) -> int:
         normal = extractor.extract(find_images(root / "n")).bags
         holdout_study("synthetic", bags, np.array(images.labels), normal, args.seed, args.components)
     if not args.no_mtd and args.mtd.is_dir():
-        paths, labels, refs = mtd_protocol(args.mtd)
+        mtd = mtd_dataset(args.mtd).images
+        paths, labels, refs = mtd.paths, mtd.labels, mtd.normals
         bags, normal = extractor.extract(paths).bags, extractor.extract(refs).bags
         holdout_study("MTD", bags, np.array(labels), normal, args.seed, args.components)
     return 0

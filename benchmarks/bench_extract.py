@@ -32,8 +32,9 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from anoclust.cache import FeatureCache
-    from anoclust.extract import EmbeddingConfig, PatchExtractor
+    from anoclust.features.cache import FeatureCache
+    from anoclust.features.extract import EmbeddingConfig, PatchExtractor
+    from anoclust.inputs.decode import load_image
 
     paths, _ = synthetic_images(args.images, args.data, args.image_size)
     config = EmbeddingConfig(args.backbone, image_size=args.image_size)
@@ -41,8 +42,6 @@ def main() -> None:
     model = extractor.model
     # The bare network sees real images (decoded once, outside the timing): random tensors can
     # run at a different speed (e.g. through denormal numbers).
-    from anoclust.images import load_image
-
     x = extractor._normalise(np.stack([load_image(p, args.image_size) for p in paths[: args.batch]]))
     n_batches = -(-args.images // args.batch)
     with torch.inference_mode():

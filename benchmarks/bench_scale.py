@@ -3,9 +3,11 @@
     python benchmarks/bench_scale.py --n 250 1000 4000 [10000]
 
 Each N runs in a fresh process (so its peak memory is its own) on synthetic 224 px PNG images
-with three defect types, with a cold (empty) feature cache: extraction, unsupervised scores,
-pooling (with the within-image whitening of the embeddings), clustering (the projection onto 4
-principal axes per cluster, then Ward; two-stage above clustering.EXACT_WARD_MAX images).
+with three defect types, with a cold (empty) feature cache, through the stages of anoclust.fit
+at the default settings with the unsupervised weighting: extraction, scoring (fit.score: the
+within-image whitening of the embeddings and the unsupervised scores), pooling (fit.describe),
+clustering (fit.cluster: the projection onto 4 principal axes per cluster, then Ward; two-stage
+above clustering.EXACT_WARD_MAX images).
 "total" is the child's whole wall time from its start (imports and model loading included,
 image generation excluded); "total CPU s" its CPU time
 over all threads, which is what the run costs whatever the other load on the machine (on an
@@ -38,13 +40,13 @@ def random_bags(n: int, seed: int = 0):
     """Stand-in patch bags of 3 types (network skipped) in the storage extraction would use."""
     import numpy as np
 
-    from anoclust.extract import allocate_bags
-    from anoclust.images import DEFAULT_IMAGE_SIZE
+    from anoclust.features.extract import allocate_bags
+    from anoclust.settings import DEFAULTS
 
     rng = np.random.default_rng(seed)
     truth = np.arange(n) % 3
     centres = rng.normal(size=(3, 128)).astype(np.float32)
-    side = -(-DEFAULT_IMAGE_SIZE // 8)  # the default backbone's stride-8 grid
+    side = -(-DEFAULTS["image_size"] // 8)  # the default backbone's stride-8 grid
     block = np.zeros((side, side), bool)
     block[side // 2 - 3 : side // 2 + 3, side // 2 - 3 : side // 2 + 3] = True  # inside the border ring
     defect = np.flatnonzero(block)
@@ -63,11 +65,9 @@ def run_one(n: int, data: str, k_sampled: int, cache: str, random: bool = False)
     import numpy as np
     from sklearn.metrics import normalized_mutual_info_score
 
-    from anoclust import clustering
-    from anoclust.estimator import embedding_whitening, patch_space, pool_bags, resolve_components
-    from anoclust.extract import EmbeddingConfig, PatchExtractor
-    from anoclust.pipeline import ClusterSettings
-    from anoclust.weighting import unsupervised_scores
+    from anoclust import clustering, fit
+    from anoclust.features.extract import EmbeddingConfig, PatchExtractor
+    from anoclust.settings import Params
 
     imports = start - START
     mem = PeakMemory()
@@ -77,16 +77,14 @@ def run_one(n: int, data: str, k_sampled: int, cache: str, random: bool = False)
         else:
             bags = PatchExtractor(EmbeddingConfig(), cache_dir=cache).extract(paths).bags
     k = len(set(truth))
-    d = ClusterSettings()  # the tool's defaults: border ring, tau, standardised scores
+    params = Params(n_clusters=k, weighting="unsupervised", n_sampled=k_sampled)  # otherwise the defaults
     with mem.stage("scoring"):
-        space = patch_space(bags.shape[1], "unsupervised", None, d.border)
-        scores = unsupervised_scores(bags, n_sampled=k_sampled, space=space)
-    with mem.stage("pooling"):  # with the tool's within-image whitening of the embeddings
-        whitening = embedding_whitening(space, "unsupervised", bags, d.whiten, d.max_bank, d.seed)
-        embeddings, _ = pool_bags(bags, "unsupervised", scores, d.tau, d.standardize, None, whitening)
-    with mem.stage("clustering"):  # in the tool's clustering space: 4 principal axes per cluster
-        axes = resolve_components(d.n_components, "unsupervised", k, embeddings.shape)
-        labels = clustering.cluster_embeddings(clustering.normalize_embeddings(embeddings, "none", axes), k, "ward")
+        weighting, scores = fit.score(bags, None, params)
+    with mem.stage("pooling"):
+        described = fit.describe(weighting, bags, scores, params)
+    embeddings = described.embeddings
+    with mem.stage("clustering"):
+        labels = fit.cluster(embeddings, weighting, described.normalize, params).labels
     total = time.perf_counter() - start + imports
     cpu_total = time.process_time()  # CPU seconds of the whole child, all threads
     mem.close()

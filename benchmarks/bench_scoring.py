@@ -27,18 +27,18 @@ def main() -> None:
 
     import numpy as np
 
-    from anoclust.weighting import unsupervised_flops, unsupervised_scores
+    from anoclust.weighting.unsupervised import unsupervised_flops, unsupervised_scores
 
     rng = np.random.default_rng(0)
     bags = np.abs(rng.normal(size=(args.images, args.patches, args.dim))).astype(np.float16)
     queries = np.arange(args.queries)
     flops = unsupervised_flops(args.images, args.patches, args.dim, args.k) * args.queries / args.images
-    unsupervised_scores(bags, args.k, indices=queries[:2])  # warm-up
+    unsupervised_scores(bags, args.k, 0, indices=queries[:2])  # warm-up
     best_ref = best_score = 0.0
     for _ in range(args.rounds):
         best_ref = max(best_ref, matmul_rate())
         start = time.perf_counter()
-        unsupervised_scores(bags, args.k, indices=queries)
+        unsupervised_scores(bags, args.k, 0, indices=queries)
         best_score = max(best_score, flops / (time.perf_counter() - start) / 1e9)
     print(machine())
     print(f"N={args.images} M={args.patches} D={args.dim} K={args.k}, {args.queries} images scored per round")

@@ -22,21 +22,22 @@ from pathlib import Path
 
 import numpy as np
 
-from anoclust.datasets import find_images, read_path_list
-from anoclust.estimator import patch_space
-from anoclust.extract import EmbeddingConfig, PatchExtractor
+import studyset
+from anoclust.evaluation import mtd_dataset
+from anoclust.features.extract import EmbeddingConfig, PatchExtractor
+from anoclust.inputs import find_images, read_path_list
+from anoclust.job import RunOptions, cluster_input
 from anoclust.metrics import clustering_scores
-from anoclust.normals import leave_one_out_scores
-from anoclust.pipeline import ClusterSettings, cluster_input
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from k_selection import MTD, mtd_protocol  # noqa: E402
+from anoclust.normal_threshold import leave_one_out_scores
+from anoclust.settings import Params
+from anoclust.weighting.reference import ReferenceWeighting
 
 FREE = "MT_Free"
 
 
 def mixed_input(root: Path, n_free: int, seed: int, tmp: Path) -> Path:
-    paths, labels, refs = mtd_protocol(root)
+    mtd = mtd_dataset(root).images
+    paths, labels, refs = mtd.paths, mtd.labels, mtd.normals
     ref_set = {p.resolve() for p in refs}
     free = [p for p in find_images(root / FREE) if p.resolve() not in ref_set]
     picks = np.sort(np.random.default_rng(seed).choice(len(free), n_free, replace=False))
@@ -50,10 +51,10 @@ def mixed_input(root: Path, n_free: int, seed: int, tmp: Path) -> Path:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mtd", type=Path, default=MTD)
+    ap.add_argument("--mtd", type=Path, default=studyset.DATA / "mtd")
     ap.add_argument("--n-free", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--cache", default="/tmp/anoclust-cache")
+    ap.add_argument("--cache", default=studyset.CACHE)
     args = ap.parse_args(argv)
     args.mtd = args.mtd.resolve()  # the mixed CSV lives in a temporary folder: relative paths would break
     refs = str(args.mtd / "reference_normals.txt")
@@ -67,28 +68,25 @@ def main(argv=None) -> int:
         with open(data) as src, open(defects_only, "w") as dst:
             dst.writelines(line for line in src if f",{FREE}" not in line)
         for k in (5, "auto"):
-            base = dict(k=k, normal=refs, cache=args.cache, quiet=True, seed=args.seed)
-            alone = cluster_input(defects_only, tmp / f"alone{k}", ClusterSettings(**base), force=True).metrics["nmi"]
-            res = cluster_input(data, tmp / f"mixed{k}", ClusterSettings(normal_threshold="auto", **base), force=True)
+            options = RunOptions(normal=refs, cache=args.cache, quiet=True, force=True, report=False)
+            params = Params(n_clusters=k, random_state=args.seed)
+            alone = cluster_input(defects_only, tmp / f"alone{k}", params, options).metrics["nmi"]
+            res = cluster_input(data, tmp / f"mixed{k}", Params(n_clusters=k, random_state=args.seed,
+                                                                normal_threshold="auto"), options)
             truth = np.asarray(res.truth)
-            is_free, apart = truth == FREE, res.estimator.normals_
+            is_free, apart = truth == FREE, res.fit.normals
             kept = ~is_free & ~apart
-            nmi = clustering_scores(truth[kept], res.labels[kept])["nmi"]
+            nmi = clustering_scores(truth[kept], res.fit.labels[kept])["nmi"]
             print(f"| {k} | {int((apart & is_free).sum())} | {int((apart & ~is_free).sum())} | "
-                  f"{res.estimator.n_clusters_} | {nmi:.3f} | {alone:.3f} |", flush=True)
-        print(f"\nthreshold value: {res.estimator.normal_threshold_:.4g}")
+                  f"{res.fit.model.resolved.n_clusters} | {nmi:.3f} | {alone:.3f} |", flush=True)
+        print(f"\nthreshold value: {res.fit.model.resolved.normal_threshold:.4g}")
     from sklearn.metrics import roc_auc_score
 
     scores = res.max_scores
     print(f"ROC AUC of the anomaly score, defects vs the 200 normals: {roc_auc_score(~is_free, scores):.3f}\n")
     extractor = PatchExtractor(EmbeddingConfig(), cache_dir=args.cache)
     normal_bags = extractor.extract([Path(p) for p in read_path_list(refs)]).bags
-    d = ClusterSettings()
-
-    def space_of(normals: np.ndarray):  # the estimator's patch space (border ring, whitening)
-        return patch_space(normal_bags.shape[1], "reference", normals, d.border, d.whiten, d.max_bank, args.seed)
-
-    loo = leave_one_out_scores(normal_bags, d.max_bank, args.seed, space_of)
+    loo = leave_one_out_scores(ReferenceWeighting(Params(random_state=args.seed)), normal_bags)
     print("| threshold (percentile of leave-one-out scores) | value | normals set apart | defects set apart |")
     print("|---|---|---|---|")
     for q in (50, 75, 90, 95, 99, 100):

@@ -1,6 +1,6 @@
 """Size and build time of the HTML report for a large synthetic run (default: 2,000 images).
 
-    python benchmarks/report_size.py --n-per-type 400 --work /tmp/anoclust-report-bench
+    python benchmarks/report_size.py --n-per-type 400 [--work DIR]
 
 Writes 5 x N synthetic defect images (256 px, all five defect types) plus 20 normal images,
 clusters them once with the default settings (features cached in WORK/cache, report off), then
@@ -19,8 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from anoclust.pipeline import ClusterSettings, cluster_input
+import _util  # noqa: F401  (puts src/ on the path)
+from anoclust.job import RunOptions, cluster_input
 from anoclust.report import write_report
+from anoclust.settings import Params
 from anoclust.synthetic import DEFECT_TYPES, make_labelled_folder
 
 
@@ -28,7 +30,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-per-type", type=int, default=400)
     ap.add_argument("--image-size", type=int, default=256, help="size of the synthetic images")
-    ap.add_argument("--work", default="/tmp/anoclust-report-bench")
+    ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "anoclust-report-bench"))
     args = ap.parse_args()
 
     work = Path(args.work)
@@ -39,8 +41,8 @@ def main() -> None:
         make_labelled_folder(data, args.n_per_type, size=args.image_size, classes=DEFECT_TYPES, normal_root=normal)
     run = work / "run"
     if not (run / "embeddings.npz").exists():
-        settings = ClusterSettings(k=len(DEFECT_TYPES), normal=str(normal), cache=str(work / "cache"), report=False)
-        cluster_input(data, run, settings)
+        options = RunOptions(normal=str(normal), cache=str(work / "cache"), report=False)
+        cluster_input(data, run, Params(n_clusters=len(DEFECT_TYPES)), options)
 
     t0 = time.perf_counter()
     report = write_report(run)

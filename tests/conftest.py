@@ -20,6 +20,19 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def call_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run `anoclust ARGS` in this process (no torch start-up cost); returns (code, stdout, stderr)."""
+    from anoclust.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse's errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.fixture
 def one_thread():
     """One torch thread for tiny inputs: with the cores busy, thread synchronisation makes a

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from anoclust import backbones as bb
+from anoclust.features import backbones as bb
 from anoclust.errors import AnoclustError, WeightsError
 
 

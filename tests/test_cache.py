@@ -1,6 +1,6 @@
 import numpy as np
 
-from anoclust.cache import FeatureCache, file_digest
+from anoclust.features.cache import FeatureCache, file_digest
 
 
 def test_round_trip_and_key_depends_on_model(tmp_path):

@@ -3,7 +3,7 @@
 import csv
 import json
 
-from conftest import run_cli
+from conftest import call_cli, run_cli
 
 
 def read_rows(path):
@@ -22,12 +22,15 @@ def test_cluster_save_model_then_assign(mvtec_category, tmp_path):
     normal = [r["label"] for r in rows if r["cluster"] == "normal"]
     assert len(normal) >= 4 and normal.count("good") >= 0.8 * len(normal)  # test/good mostly set apart
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["k"] == "auto" and config["n_clusters"] >= 2 and config["normal_threshold_value"] > 0
-    assert config["method"] == "ward_kmeans"  # "auto" resolved for the reference weighting
+    resolved = config["resolved"]
+    assert config["settings"]["n_clusters"] == "auto" and resolved["n_clusters"] >= 2
+    assert resolved["normal_threshold"] > 0
+    assert resolved["method"] == "ward_kmeans"  # "auto" resolved for the reference weighting
     meta = json.loads((model / "model.json").read_text())
-    assert meta["format_version"] == 4 and meta["weights_sha256"].startswith("b0353104")
+    assert meta["format_version"] == 5 and meta["weights_sha256"].startswith("b0353104")
     # reference weighting with the default taps: the deepest tap (96 of 128 channels), l2
-    assert (meta["normalize"], meta["embed_from"], meta["method"]) == ("l2", 32, "ward_kmeans")
+    assert (meta["resolved"]["normalize"], meta["resolved"]["embed_from"]) == ("l2", 32)
+    assert meta["resolved"] == resolved
 
     code, stdout, stderr = run_cli("assign", str(model), str(mvtec_category), "--out", str(tmp_path / "new"),
                                    "--cache", cache, "--quiet")
@@ -39,12 +42,12 @@ def test_cluster_save_model_then_assign(mvtec_category, tmp_path):
     assert set(next(iter(again.values()))) == {"path", "cluster", "nearest_cluster", "label", "distance", "max_patch_score"}
 
 
-def test_fit_writes_only_the_model_and_assign_refuses_bad_models(mvtec_category, tmp_path):
+def test_fit_writes_only_the_model_and_assign_refuses_bad_models(mvtec_category, tmp_path, capsys):
     model = tmp_path / "model"
     code, stdout, stderr = run_cli("fit", str(mvtec_category), "--out", str(model), "--k", "4",
                                    "--cache", str(tmp_path / "c"), "--quiet")
     assert code == 0, stderr
     assert sorted(p.name for p in model.iterdir()) == ["model.json", "model.npz"]
-    code, _, stderr = run_cli("assign", str(model), str(mvtec_category), "--out", str(tmp_path / "o"),
-                              "--backbone", "resnet18")
+    code, _, stderr = call_cli(capsys, "assign", str(model), str(mvtec_category), "--out", str(tmp_path / "o"),
+                               "--backbone", "resnet18")
     assert code == 2 and len(stderr.strip().splitlines()) == 1 and "fitted with backbone mobilenet_v2" in stderr

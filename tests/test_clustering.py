@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from anoclust.clustering import METHODS, EmbeddingSpace, cluster_embeddings, normalize_embeddings, relabel_by_size
+from anoclust.clustering import METHODS, cluster_embeddings, relabel_by_size
+from anoclust.space import EmbeddingSpace
 from anoclust.metrics import clustering_scores
 
 
@@ -23,6 +24,10 @@ def test_every_method_recovers_separated_blobs(method):
 
 def test_relabel_by_size():
     assert relabel_by_size(np.array([7, 3, 3, 7, 3, 1])).tolist() == [1, 0, 0, 1, 0, 2]
+
+
+def normalize_embeddings(x, how, components=0):
+    return EmbeddingSpace(how, x, components)(x)
 
 
 def test_normalizations():

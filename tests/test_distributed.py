@@ -6,8 +6,9 @@ import pytest
 pytest.importorskip("distributed", reason="Dask is not installed (pip install 'anoclust[dask]')")
 
 from anoclust import distributed  # noqa: E402
-from anoclust.datasets import read_input, read_path_list  # noqa: E402
-from anoclust.pipeline import ClusterSettings, run_clustering  # noqa: E402
+from anoclust.inputs.listing import read_input, read_path_list  # noqa: E402
+from anoclust.job import RunOptions, run_clustering  # noqa: E402
+from anoclust.settings import Params  # noqa: E402
 from anoclust.synthetic import make_labelled_folder  # noqa: E402
 
 
@@ -20,16 +21,17 @@ def test_two_process_cluster_matches_single_process(tmp_path, monkeypatch):
     # Small shards, so that both workers get several of them.
     monkeypatch.setattr(distributed, "EXTRACT_SHARD", 4)
     monkeypatch.setattr(distributed, "SCORE_SHARD", 3)
-    runs = {w: ClusterSettings(k=3, weighting=w, n_sampled=4, image_size=64, quiet=True) for w in ("unsupervised", "reference")}
-    local = {w: run_clustering(images, s) for w, s in runs.items()}
+    runs = {w: Params(n_clusters=3, weighting=w, n_sampled=4, image_size=64) for w in ("unsupervised", "reference")}
+    options = RunOptions(quiet=True)
+    local = {w: run_clustering(images, p, options) for w, p in runs.items()}
     with distributed.open_engine(2, None, str(tmp_path)) as engine:
         assert len(engine.client.scheduler_info()["workers"]) == 2
-        remote = {w: run_clustering(images, s, engine=engine) for w, s in runs.items()}
+        remote = {w: run_clustering(images, p, options, engine=engine) for w, p in runs.items()}
     for w in runs:
         assert remote[w].paths == local[w].paths and len(remote[w].skipped) == 1
-        # NaN: the border ring, never scored
-        assert np.allclose(remote[w].estimator.scores_, local[w].estimator.scores_, rtol=1e-4, equal_nan=True)
-        assert np.array_equal(remote[w].labels, local[w].labels)
+        # identical, NaN included (the border ring, never scored)
+        assert np.array_equal(remote[w].fit.scores, local[w].fit.scores, equal_nan=True)
+        assert np.array_equal(remote[w].fit.labels, local[w].fit.labels)
     assert not list(tmp_path.glob("anoclust-run-*"))  # the scratch folder is removed
 
 

@@ -3,7 +3,7 @@ import pytest
 from sklearn.base import clone
 
 from anoclust.errors import AnoclustError
-from anoclust.estimator import AnomalyClustering, anomaly_clustering
+from anoclust.estimator import AnomalyClustering, load_model
 
 
 def synthetic_bags(seed=0, n_per=10, m=16, d=6):
@@ -34,20 +34,32 @@ def test_weighting_finds_defect_types_where_average_pooling_fails(weighting):
     assert est.weighting_ == weighting
 
 
-def test_auto_weighting_and_function_twin():
-    bags, _ = synthetic_bags()
-    est = AnomalyClustering(n_clusters=3).fit(bags)
-    assert est.weighting_ == "unsupervised"
-    labels, emb = anomaly_clustering(bags, n_clusters=3)
-    assert np.array_equal(labels, est.labels_) and np.allclose(emb, est.embeddings_)
-    assert np.array_equal(est.fit_predict(bags), labels)
+def test_auto_weighting_is_unsupervised_without_normals():
+    est = AnomalyClustering(n_clusters=3).fit(synthetic_bags()[0])
+    assert est.weighting_ == "unsupervised" and est.method_ == "ward"
 
 
 def test_init_only_stores_params_and_clone_works():
     est = AnomalyClustering(n_clusters=-3, method="nope")  # validation waits for fit
     assert clone(est).get_params()["n_clusters"] == -3
-    with pytest.raises(AnoclustError):
+    with pytest.raises(AnoclustError, match="n_clusters"):
         est.fit(synthetic_bags()[0])
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(method="wardd"), "method"), (dict(tau=float("inf")), "tau"), (dict(random_state=-1), "random_state"),
+    (dict(n_components=2.5), "n_components"), (dict(normal_threshold=float("nan")), "normal_threshold"),
+    (dict(backbone="vgg"), "backbone"), (dict(image_size=5000), "image_size"),
+])
+def test_parameters_are_checked_before_any_image_is_read(bad, match, tmp_path):
+    never_read = [str(tmp_path / "missing.png")]  # reading it would report it skipped, not raise
+    with pytest.raises(AnoclustError, match=match):
+        AnomalyClustering(n_clusters=2, **bad).fit(never_read)
+
+
+def test_unknown_parameter_is_a_type_error():
+    with pytest.raises(TypeError, match="position_norm"):
+        AnomalyClustering(position_norm=True)
 
 
 def test_reference_without_normals_is_an_error():
@@ -72,51 +84,50 @@ def test_fit_on_paths_skips_unreadable(mvtec_category, tmp_path):
     assert [p for p, _ in est.skipped_] == [str(bad)]
 
 
-def test_resolve_embedding_by_weighting_and_layout():
-    from anoclust.estimator import resolve_embedding
+def test_auto_embedding_by_weighting_and_layout():
+    rng = np.random.default_rng(0)
+    bags = rng.normal(size=(12, 16, 128)).astype(np.float32)  # laid out as mobilenet_v2's taps (32 + 96)
+    normal = rng.normal(size=(3, 16, 128)).astype(np.float32)
 
-    # mobilenet_v2's default taps: features.6 (32 channels) then features.13 (96)
-    assert resolve_embedding("auto", "auto", "reference", "mobilenet_v2", 128) == ("l2", 32)
-    assert resolve_embedding("auto", "auto", "unsupervised", "mobilenet_v2", 128) == ("none", 0)
-    assert resolve_embedding("none", "all", "reference", "mobilenet_v2", 128) == ("none", 0)
-    assert resolve_embedding("whiten", "deepest", "uniform", "mobilenet_v2", 128) == ("whiten", 32)
-    # without normals the deepest tap only where the scores find local defects
-    assert resolve_embedding("auto", "auto", "unsupervised", "mobilenet_v2", 128, peak=5.0) == ("l2", 32)
-    assert resolve_embedding("auto", "auto", "unsupervised", "mobilenet_v2", 128, peak=4.0) == ("none", 0)
-    assert resolve_embedding("auto", "auto", "uniform", "mobilenet_v2", 128, peak=5.0) == ("none", 0)
-    assert resolve_embedding("none", "all", "unsupervised", "mobilenet_v2", 128, peak=5.0) == ("none", 0)
+    def resolved(bags, **kw):
+        est = AnomalyClustering(n_clusters=2, n_sampled=4, **kw).fit(bags, normal=normal if kw.get("weighting") == "reference" else None)
+        return est.normalize_, est.embed_from_, est.embeddings_.shape[1]
+
+    assert resolved(bags, weighting="reference") == ("l2", 32, 96)
+    assert resolved(bags, weighting="reference", normalize="none", embed_taps="all") == ("none", 0, 128)
+    assert resolved(bags, weighting="uniform") == ("none", 0, 128)
+    assert resolved(bags, weighting="uniform", normalize="whiten", embed_taps="deepest") == ("whiten", 32, 96)
     # bags of another layout: auto keeps every tap unnormalised, deepest is refused
-    assert resolve_embedding("auto", "auto", "reference", "mobilenet_v2", 6) == ("none", 0)
+    other = bags[:, :, :6].copy()
+    normal = normal[:, :, :6].copy()
+    assert resolved(other, weighting="reference") == ("none", 0, 6)
     with pytest.raises(AnoclustError, match="--embed-taps all"):
-        resolve_embedding("auto", "deepest", "reference", "mobilenet_v2", 6)
+        resolved(other, weighting="reference", embed_taps="deepest")
 
 
-def test_resolve_components_four_per_cluster_with_scores_within_the_embeddings_rank():
-    from anoclust.estimator import resolve_components
-
-    assert resolve_components("auto", "reference", 5, (392, 96)) == 20
-    assert resolve_components("auto", "unsupervised", 3, (60, 128)) == 12
-    assert resolve_components("auto", "uniform", 5, (392, 96)) == 0  # the paper's baselines keep every axis
-    assert resolve_components("auto", "unsupervised", 3, (10, 128)) == 9  # at most N - 1 ...
-    assert resolve_components(30, "uniform", 3, (100, 16)) == 16  # ... and D
-    assert resolve_components(0, "reference", 5, (392, 96)) == 0
+def test_auto_components_four_per_cluster_with_scores_within_the_embeddings_rank():
     bags = np.random.default_rng(0).normal(size=(12, 16, 8)).astype(np.float32)
-    for bad in (-1, "some", 2.5, True):
-        with pytest.raises(AnoclustError, match="n_components"):
-            AnomalyClustering(n_clusters=2, weighting="unsupervised", n_components=bad).fit(bags)
-    est = AnomalyClustering(n_clusters=2, weighting="unsupervised").fit(bags)
-    assert est.n_components_ == 8 and est.cluster_centers_.shape == (2, 8)
-    assert np.allclose(np.linalg.norm(est.embedding_space_(est.embeddings_), axis=1), 1)
+
+    def components(n_clusters=2, **kw):
+        return AnomalyClustering(n_clusters=n_clusters, n_sampled=4, **kw).fit(bags).n_components_
+
+    assert components(weighting="unsupervised") == 8
+    assert components(weighting="uniform") == 0  # the paper's baselines keep every axis
+    assert components(3, weighting="unsupervised") == 8  # at most D ...
+    assert components(3, weighting="unsupervised", n_components=20) == 8
+    assert components(3, weighting="max", n_components=5) == 5
+    assert AnomalyClustering(n_clusters=2, n_sampled=4).fit(bags[:6]).n_components_ == 5  # ... and N - 1
+    est = AnomalyClustering(n_clusters=2, weighting="unsupervised", n_sampled=4).fit(bags)
+    assert est.cluster_centers_.shape == (2, 8)
+    assert np.allclose(np.linalg.norm(est.model_.space(est.embeddings_), axis=1), 1)
 
 
 def test_auto_method_polishes_ward_with_kmeans_only_with_normals():
-    from anoclust.estimator import resolve_method
-
-    assert resolve_method("auto", "reference") == "ward_kmeans"
-    assert [resolve_method("auto", w) for w in ("unsupervised", "uniform", "max")] == ["ward"] * 3
-    assert resolve_method("kmeans", "reference") == "kmeans"
     bags = np.random.default_rng(0).normal(size=(12, 16, 8)).astype(np.float32)
-    assert AnomalyClustering(n_clusters=2, weighting="unsupervised", n_sampled=4).fit(bags).method_ == "ward"
+    normal = bags[:3] + 0.1
+    assert AnomalyClustering(n_clusters=2, weighting="reference").fit(bags, normal=normal).method_ == "ward_kmeans"
+    for w in ("unsupervised", "uniform", "max"):
+        assert AnomalyClustering(n_clusters=2, weighting=w, n_sampled=4).fit(bags).method_ == "ward"
     assert AnomalyClustering(n_clusters=2, weighting="uniform", method="average").fit(bags).method_ == "average"
 
 
@@ -153,7 +164,7 @@ def test_reference_describes_the_defect_by_the_deepest_tap_l2_normalised(tmp_pat
 
     assert clustering_scores(y, est.labels_)["nmi"] > 0.95
     est.save(tmp_path / "model")
-    back = AnomalyClustering.load(tmp_path / "model")
+    back = load_model(tmp_path / "model")
     assert (back.normalize_, back.embed_from_, back.method_) == ("l2", 32, "ward_kmeans")
     a, b = est.assign(bags), back.assign(bags)
     assert np.array_equal(a.labels, est.labels_) and np.array_equal(a.labels, b.labels)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from anoclust import cli
-from anoclust.cache import FeatureCache
+from anoclust.features.cache import FeatureCache
 from anoclust.synthetic import make_labelled_folder
 from conftest import ROOT
 
@@ -41,7 +41,7 @@ def stall():
     open(marker, "w").close()
     time.sleep(600)
 if stage == "extraction":
-    from anoclust.extract import PatchExtractor
+    from anoclust.features.extract import PatchExtractor
     embed, calls = PatchExtractor.embed_arrays, []
     def wrapped(self, images):
         calls.append(1)
@@ -50,8 +50,8 @@ if stage == "extraction":
         return embed(self, images)
     PatchExtractor.embed_arrays = wrapped
 elif stage == "scoring":
-    import anoclust.estimator as est
-    est.patch_scores = lambda *a, **k: stall()
+    import anoclust.fit as fit
+    fit._score_here = lambda *a, **k: stall()
 elif stage == "writing":
     fsync = os.fsync
     def wrapped(fd):  # the third output file is written but not yet renamed into place
@@ -111,7 +111,7 @@ def _temporaries(folder: Path) -> list[Path]:
 def _rerun_counts(caplog, argv) -> tuple[int, int]:
     """Run the CLI in-process; (bags from the cache, bags computed) of the images."""
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="anoclust.extract"):
+    with caplog.at_level(logging.INFO, logger="anoclust.features.extract"):
         assert cli.main(argv) == 0
     found = [re.search(r"images: (\d+) from the cache, (\d+) computed", r.getMessage()) for r in caplog.records]
     (counts,) = [m for m in found if m]
@@ -198,7 +198,7 @@ def test_entries_of_other_versions_or_settings_are_not_reused(images, tmp_path, 
     argv = ["cluster", str(images), "--out", str(tmp_path / "out"), "--cache", str(cache), *ARGS]
     assert _rerun_counts(caplog, argv) == (0, N_IMAGES)
     assert _rerun_counts(caplog, argv) == (N_IMAGES, 0)
-    from anoclust import extract
+    from anoclust.features import extract
 
     monkeypatch.setattr(extract, "FEATURE_FORMAT", extract.FEATURE_FORMAT + 1)  # a later anoclust's bags
     assert _rerun_counts(caplog, argv) == (0, N_IMAGES)

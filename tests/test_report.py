@@ -40,8 +40,9 @@ def make_run(folder, images, n=(5, 3, 2), labels=True, method="ward", missing=()
     write_csv(folder / "assignments.csv", header, rows)
     write_npz(folder / "embeddings.npz", paths=np.array(paths), labels=np.array(clusters), embeddings=np.array(emb,
               dtype=np.float32), weights=weights, scores=weights, grid=np.array(GRID))
-    write_json(folder / "config.json", {"input": str(images), "method": method, "k": len(n), "normalize": "none",
-                                        "n_skipped": 0, "n_normals": 0, "tau": 1.0})
+    write_json(folder / "config.json", {"input": str(images), "settings": {"n_clusters": len(n), "tau": 1.0},
+                                        "resolved": {"method": method, "normalize": "none", "n_components": 0},
+                                        "n_skipped": 0, "n_normals": 0})
     if labels:
         write_json(folder / "metrics.json", {"nmi": 0.9, "ari": 0.8, "f1": 0.9})
     return paths

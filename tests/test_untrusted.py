@@ -6,7 +6,7 @@ import pickle
 import pytest
 import torch
 
-from anoclust import backbones as bb
+from anoclust.features import backbones as bb
 from anoclust import cli
 from anoclust.errors import WeightsError
 from anoclust.synthetic import make_labelled_folder
@@ -100,7 +100,7 @@ def test_cache_entry_with_pickled_objects_is_never_unpickled(tmp_path):
 
     import numpy as np
 
-    from anoclust.cache import _MAGIC, FeatureCache
+    from anoclust.features.cache import _MAGIC, FeatureCache
 
     marker, cache = tmp_path / "pwned", FeatureCache(tmp_path / "cache")
     key = cache.key("digest", "model")

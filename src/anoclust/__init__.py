@@ -1,4 +1,13 @@
-"""anoclust: group images of product defects into clusters of defect types."""
+"""anoclust: group images of product defects into clusters of defect types.
+
+The public API (imported on first use, so that `import anoclust` stays light):
+
+- `AnomalyClustering`: the scikit-learn style estimator (anoclust.estimator);
+- `load_model(folder)`: a fitted estimator from a model folder;
+- `clustering_scores(y_true, y_pred)`: NMI, ARI and Hungarian-matched F1 (anoclust.metrics),
+  `matched_f1`;
+- `METHOD_SETTINGS`: every setting with its default, allowed values and help (anoclust.settings).
+"""
 
 import os
 
@@ -8,4 +17,21 @@ import os
 # of torch; a value the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+_API = {
+    "AnomalyClustering": "estimator",
+    "load_model": "estimator",
+    "clustering_scores": "metrics",
+    "matched_f1": "metrics",
+    "METHOD_SETTINGS": "settings",
+}
+__all__ = [*_API, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module 'anoclust' has no attribute {name!r}")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-METHODS = ("ward", "ward_kmeans", "average", "complete", "kmeans", "spectral")
-NORMALIZATIONS = ("none", "l2", "whiten")
+from .settings import METHODS
 
 # Exact Ward keeps N^2 / 2 pairwise distances (100 MB at 5,000 images, 10 GB at 50,000) and its
 # time grows with N^2. Above EXACT_WARD_MAX images `ward` runs in two stages: k-means into
@@ -13,74 +12,6 @@ NORMALIZATIONS = ("none", "l2", "whiten")
 # (docs/PERFORMANCE.md compares it with exact Ward). The other linkages always run exactly.
 EXACT_WARD_MAX = 5000
 TWO_STAGE_CENTROIDS = 1000
-
-
-def _principal_axes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean, singular values, principal axes as rows) of x's rows.
-
-    An axis's sign is arbitrary and can flip with the order of the rows; fixing it keeps a
-    reloaded model's space (refitted from the saved embeddings) identical.
-    """
-    mean = x.mean(0)
-    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
-    vt *= np.where(vt[np.arange(len(vt)), np.abs(vt).argmax(1)] < 0, -1.0, 1.0)[:, None]
-    return mean, s, vt
-
-
-class EmbeddingSpace:
-    """The space images are clustered in, fitted on the clustered images' embeddings, so that
-    new images land in the same space.
-
-    how (NORMALIZATIONS): "l2" scales each image to unit length, so only the direction of the
-    feature vector matters; "whiten" is PCA whitening (components explaining 99% of the
-    variance), so no few dominant channels decide the distances alone.
-    components > 0: afterwards keep only the coordinates on that many principal axes of the
-    fitted embeddings, and scale each image to unit length again. The directions of little
-    variation across the set carry mostly noise that blurs the clusters (docs/RESULTS.md,
-    section 18); `normalized` is the space before that projection.
-    """
-
-    def __init__(self, how: str, fitted: np.ndarray, components: int = 0):
-        if how not in NORMALIZATIONS:
-            raise ValueError(f"unknown normalisation {how!r}; choose one of {', '.join(NORMALIZATIONS)}")
-        self.how, self.components = how, int(components)
-        x = np.asarray(fitted, dtype=np.float64)
-        if how == "whiten":
-            self.mean, s, vt = _principal_axes(x)
-            keep = max(1, int(np.searchsorted(np.cumsum(s**2) / max((s**2).sum(), 1e-12), 0.99) + 1))
-            self.proj = vt[:keep].T / (s[:keep] + 1e-12) * np.sqrt(len(x))
-        elif self.components > 0:
-            self.sub_mean, _, vt = _principal_axes(self.normalized(x))
-            self.axes = vt[: self.components].T
-
-    def normalized(self, embeddings: np.ndarray) -> np.ndarray:
-        x = np.asarray(embeddings, dtype=np.float64)
-        if self.how == "l2":
-            return _unit(x)
-        if self.how == "whiten":
-            return (x - self.mean) @ self.proj
-        return x
-
-    def project(self, normalized: np.ndarray) -> np.ndarray:
-        """Rows already `normalized`, into the clustering space."""
-        if self.components == 0:
-            return normalized
-        # Whitened, every direction varies alike: the axes to keep are the whitening's own, which
-        # come ordered by the variation they had.
-        x = normalized
-        return _unit(x[:, : self.components] if self.how == "whiten" else (x - self.sub_mean) @ self.axes)
-
-    def __call__(self, embeddings: np.ndarray) -> np.ndarray:
-        return self.project(self.normalized(embeddings))
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
-
-
-def normalize_embeddings(embeddings: np.ndarray, how: str = "none", components: int = 0) -> np.ndarray:
-    """The embeddings in the EmbeddingSpace fitted on themselves."""
-    return EmbeddingSpace(how, embeddings, components)(embeddings)
 
 
 def cluster_embeddings(

@@ -3,7 +3,7 @@
 The client splits the images into shards. Extraction tasks return their shard's patch bags,
 which the client writes into one .npy file in a scratch folder; scoring tasks memory-map that
 file read-only and score their shard. The unsupervised score of an image depends only on the
-bags, its index and the seed (weighting.sample_others), so any sharding gives the labels of a
+bags, its index and the seed (weighting.unsupervised.sample_others), so any sharding gives the labels of a
 single-process run. Clustering runs on the client.
 
 Workers must see the image files, the feature cache folder (if any) and the scratch folder
@@ -22,7 +22,7 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 
 from .errors import AnoclustError
-from .extract import EmbeddingConfig, Extraction, PatchExtractor, allocate_bags
+from .features.extract import EmbeddingConfig, Extraction, PatchExtractor, allocate_bags
 from .progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -126,26 +126,18 @@ class DaskEngine:
         copy.flush()
         return copy.filename
 
-    def scores(
-        self, bags: np.ndarray, weighting: str, normal_bags: np.ndarray | None,
-        n_sampled: int, max_bank: int, random_state: int | None, space=None,
-    ) -> np.ndarray | None:
-        """The patch scores of `weighting` computed on the workers (None when it has none);
-        space: the estimator's PatchSpace (estimator.patch_space)."""
-        from .weighting import build_bank
-
-        if weighting not in ("unsupervised", "reference"):
-            return None
+    def scores(self, weighting, bags: np.ndarray) -> np.ndarray | None:
+        """The fitted `weighting`'s patch scores of `bags`, computed on the workers by shards (an
+        anoclust.fit.Scorer). Scores of an image depend only on the bags, its index and the
+        seed, so any sharding gives the single-process result."""
+        if not weighting.scored:
+            return weighting.scores(bags)
         path, n = self._shared(bags), len(bags)
-        bank = None
-        if weighting == "reference":
-            bank = self.client.scatter(build_bank(normal_bags, max_bank, random_state, space), broadcast=True)
+        shared = self.client.scatter(weighting, broadcast=True)  # the bank or sample goes once per worker
         starts = range(0, n, SCORE_SHARD)
         futures = self.client.map(
-            _score_shard,
-            [np.arange(s, min(s + SCORE_SHARD, n)) for s in starts],
-            path=path, n_images=n, bank=bank, n_sampled=n_sampled, random_state=random_state, space=space,
-            pure=False,
+            _score_shard, [np.arange(s, min(s + SCORE_SHARD, n)) for s in starts],
+            path=path, n_images=n, weighting=shared, pure=False,
         )
         out = np.empty(bags.shape[:2], dtype=np.float32)
         for k, result in self._gather(futures, "patch scores", n):
@@ -188,13 +180,7 @@ def _extract_shard(
     return len(paths), ex.ok, np.asarray(ex.bags), ex.skipped
 
 
-def _score_shard(
-    indices: np.ndarray, path: str, n_images: int, bank, n_sampled: int, random_state: int | None, space=None
-):
-    from .weighting import reference_scores, unsupervised_scores
-
+def _score_shard(rows: np.ndarray, path: str, n_images: int, weighting):
     _one_thread()
     bags = np.load(path, mmap_mode="c")[:n_images]  # copy-on-write: writable for torch, file untouched
-    if bank is None:
-        return unsupervised_scores(bags, n_sampled, random_state, indices=indices, n_threads=1, space=space)
-    return reference_scores(bags[indices[0] : indices[-1] + 1], bank, n_threads=1, space=space)
+    return weighting.scores(bags, rows=rows, n_threads=1)

@@ -13,17 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import ImageSet, read_input, read_path_list
+from .clustering import EXACT_WARD_MAX
 from .errors import AnoclustError
+from .fit import fit_bags
+from .inputs import ImageSet, read_input, read_path_list
 from .metrics import clustering_scores
-from .pipeline import ClusterSettings
+from .settings import WEIGHTINGS, Params
+from .weighting import WEIGHTING_TYPES
 
 log = logging.getLogger(__name__)
 
 MVTEC_OBJECTS = ("bottle", "cable", "capsule", "hazelnut", "metal_nut", "pill", "screw", "toothbrush",
                  "transistor", "zipper")
 MVTEC_TEXTURES = ("carpet", "grid", "leather", "tile", "wood")
-WEIGHTINGS = ("uniform", "max", "unsupervised", "reference")
 METRICS = ("nmi", "ari", "f1")
 # MTD protocol (data/mtd/README.md): five defect folders, the fixed list of normal references.
 MTD_CLASSES = ("MT_Blowhole", "MT_Break", "MT_Crack", "MT_Fray", "MT_Uneven")
@@ -113,7 +115,7 @@ def embed_dataset(dataset: Dataset, extractor, with_normals: bool = True) -> Emb
 
 
 def evaluate_embedded(
-    data: Embedded, settings: ClusterSettings, weightings: Sequence[str] = WEIGHTINGS, seeds: Sequence[int] = (0,)
+    data: Embedded, params: Params, weightings: Sequence[str] = WEIGHTINGS, seeds: Sequence[int] = (0,)
 ) -> list[dict]:
     """One row per weighting: mean and spread over seeds of NMI / ARI / F1, k = number of classes.
 
@@ -122,19 +124,17 @@ def evaluate_embedded(
     k = len(set(data.truth))
     rows = []
     for weighting in weightings:
-        if weighting == "reference" and data.normal_bags is None:
+        kind = WEIGHTING_TYPES[weighting]
+        if kind.needs_normals and data.normal_bags is None:
             continue
+        normals = data.normal_bags if kind.needs_normals else None
         runs = []
-        # Only the sampled unsupervised score, a thinned normal bank and k-means / spectral
-        # clustering use the seed; anything else is run once.
-        normals = data.normal_bags
-        bank_thinned = normals is not None and normals.shape[0] * normals.shape[1] > settings.max_bank
-        deterministic = settings.method not in ("kmeans", "spectral") and (
-            weighting in ("uniform", "max") or (weighting == "reference" and not bank_thinned))
-        for seed in seeds[:1] if deterministic else seeds:
-            est = replace(settings, k=k, weighting=weighting, seed=seed).estimator()
-            est.fit(data.bags, normal=data.normal_bags if weighting == "reference" else None)
-            runs.append(clustering_scores(data.truth, est.labels_))
+        # Run once what the seed cannot change.
+        seeded = (kind.uses_seed(params, normals) or params.method in ("kmeans", "spectral")
+                  or len(data.bags) > EXACT_WARD_MAX)
+        for seed in seeds if seeded else seeds[:1]:
+            p = replace(params, n_clusters=k, weighting=weighting, random_state=seed)
+            runs.append(clustering_scores(data.truth, fit_bags(data.bags, normals, p).labels))
         row = dict(dataset=data.dataset.name, group=data.dataset.group, weighting=weighting,
                    n_images=len(data.truth), k=k, n_seeds=len(runs))
         for m in METRICS:

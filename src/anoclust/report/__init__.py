@@ -12,7 +12,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..cache import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 from .page import render
 from .run import RunData, load_run
 from ..progress import progress_bar

@@ -17,8 +17,6 @@ from .thumbs import Thumb
 
 N_TYPICAL = 8  # members shown under "most typical" before the rest of the cluster
 MAX_TREE = 6000  # scipy's linkage keeps all pairwise distances: 6,000 images take 144 MB
-# config.json keys not listed as settings: shown as facts, or not about the result
-FACT_KEYS = {"input", "n_images", "n_normals", "n_skipped", "quiet", "report"}
 
 
 def _name(path: str) -> str:
@@ -71,10 +69,11 @@ def _header(run: RunData, odd: np.ndarray) -> str:
         facts += [(name.upper(), f"{run.metrics[name]:.3f}") for name in ("nmi", "ari", "f1") if name in run.metrics]
     if run.truth is not None:
         facts.append(("off their cluster's majority label", int(odd.sum())))
+    shown = {**cfg.get("settings", {}), **run.resolved}  # as given, then what "auto" became
     settings = " ".join(
         f"<code>{escape(str(k))}={escape(_fmt(v))}</code>"
-        for k, v in sorted(cfg.items())
-        if k not in FACT_KEYS and not isinstance(v, (dict, list))  # diagnostics stay in config.json
+        for k, v in sorted(shown.items())
+        if not isinstance(v, (dict, list))  # diagnostics stay in config.json
     )
     return (
         f"<header><h1>anoclust report</h1>"
@@ -145,7 +144,7 @@ def _overview(run: RunData, titles, odd) -> str:
         + ("; black ring: label differs from its cluster's majority" if run.truth is not None else "")
         + ". Click a point to jump to its image.</figcaption></figure>",
     ]
-    method = str(run.config.get("method", ""))
+    method = str(run.resolved.get("method", ""))
     polished = method == "ward_kmeans"  # Ward's tree, then k-means steps moved some images
     method = "ward" if polished else method
     rows = run.clustered

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..clustering import EmbeddingSpace, cluster_centres
+from ..clustering import cluster_centres
+from ..space import EmbeddingSpace
 from ..errors import AnoclustError
+from ..labels import NORMAL
 
 REQUIRED = ("assignments.csv", "embeddings.npz", "config.json")
-NORMAL = -2  # label of an image set apart as normal by a normal threshold (not clustered)
 
 
 @dataclass
@@ -42,10 +43,15 @@ class RunData:
         """Indices of the clustered images (not set apart as normal)."""
         return np.flatnonzero(self.clusters >= 0)
 
+    @property
+    def resolved(self) -> dict:
+        """What the run's "auto" settings became (anoclust.fit.Resolved)."""
+        return self.config.get("resolved", {})
+
     @cached_property
     def _space(self) -> EmbeddingSpace:
         """The run's clustering space, fitted like the run's on the clustered images."""
-        how, components = self.config.get("normalize", "none"), self.config.get("n_components", 0)
+        how, components = self.resolved.get("normalize", "none"), self.resolved.get("n_components", 0)
         return EmbeddingSpace(how, self.embeddings[self.clustered], components)
 
     def space(self, rows: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ImageReadError
-from ..images import load_image
+from ..inputs.decode import load_image
 
 
 @dataclass

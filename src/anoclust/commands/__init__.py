@@ -1,1 +1,0 @@
-"""Sub-commands of the `anoclust` CLI, one module each."""

@@ -1,0 +1,251 @@
+"""The fit path, in one place: patch bags -> scores -> weights -> embeddings -> clustering
+space -> labels; and its mirror for new images.
+
+`fit_bags` runs the stages in order; each "auto" setting is resolved here, from the weighting's
+class attributes (anoclust.weighting.base) and what the earlier stages measured. The estimator,
+the `cluster` job (local or on Dask: pass a `scorer`) and the study scripts all call these
+functions, so they cannot drift apart. `assign_bags` places new images with a fitted `Model`.
+
+Rows are put in a canonical order (anoclust.ordering) before anything depends on their order,
+and the per-image results are handed back in the caller's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .choose_k import choose_k
+from .clustering import cluster_centres, cluster_embeddings
+from .errors import AnoclustError
+from .features.backbones import deepest_tap_channels
+from .labels import NORMAL
+from .normal_threshold import resolve_normal_threshold
+from .novelty import calibrate_thresholds, centre_distances
+from .ordering import canonical_order, take_rows
+from .settings import Params
+from .space import EmbeddingSpace
+from .weighting import Weighting, make_weighting
+from .weighting.pooling import score_peak
+
+# n_components="auto" keeps this many principal axes per cluster (weightings with scores only):
+# k clusters' centres span k - 1 directions, and the directions of least variation across the
+# set blur them (docs/DESIGN.md).
+COMPONENTS_PER_CLUSTER = 4
+
+# scorer(fitted weighting, bags in canonical order) -> patch scores; the default runs locally.
+Scorer = Callable[[Weighting, np.ndarray], "np.ndarray | None"]
+
+
+@dataclass
+class Resolved:
+    """What every "auto" setting became in one fit (config.json and model.json record it)."""
+
+    weighting: str
+    method: str
+    embed_taps: str  # "all" or "deepest"
+    embed_from: int  # first patch-feature column the embedding keeps
+    normalize: str
+    n_components: int
+    n_clusters: int
+    score_peak: float | None  # pooling.score_peak of the scores; None without scores
+    normal_threshold: float | None
+    k_diagnostics: dict | None = None  # choose_k's criterion values when k was chosen
+
+
+@dataclass
+class Model:
+    """Everything a fitted clustering needs to place new images (saved by anoclust.model)."""
+
+    params: Params
+    resolved: Resolved
+    weighting: Weighting  # fitted: its state scores new images as the fitted ones were
+    space: EmbeddingSpace  # the clustering space
+    fit_embeddings: np.ndarray  # the clustered images' embeddings, which `space` was fitted on
+    cluster_centers: np.ndarray  # in the clustering space: a new image goes to the nearest
+    novelty_centers: np.ndarray  # before the projection, where the unknown test measures
+    unknown_thresholds: np.ndarray  # per cluster (novelty.calibrate_thresholds)
+    patch_shape: tuple[int, int]  # (M, D) of the bags
+    weights_sha256: str | None = None  # the backbone's weights, when the fit extracted them
+    taps: list[str] | None = None
+
+
+@dataclass
+class Fit:
+    """A fitted Model and the per-image results, rows in the caller's order."""
+
+    model: Model
+    labels: np.ndarray  # (N,) 0..k-1 (0 the largest cluster), NORMAL when set apart
+    embeddings: np.ndarray  # (N, D') weighted embeddings, before the normalisation
+    weights: np.ndarray  # (N, M) patch weights
+    scores: np.ndarray | None  # (N, M) patch scores, NaN where not scored; None without scores
+
+    @property
+    def normals(self) -> np.ndarray:
+        return self.labels == NORMAL
+
+
+@dataclass
+class Assignment:
+    """New images placed by assign_bags, one entry per image."""
+
+    labels: np.ndarray  # nearest cluster; NORMAL below the normal threshold
+    distances: np.ndarray  # to the nearest cluster's centre, before the projection (the unknown test's)
+    unknown: np.ndarray  # farther than that cluster's threshold: possibly a new defect type
+    max_scores: np.ndarray  # largest patch score (NaN for weightings without scores)
+
+
+# ---- the stages ---------------------------------------------------------------------------
+
+
+def score(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params,
+          scorer: Scorer | None = None) -> tuple[Weighting, np.ndarray | None]:
+    """Stage 1: the fitted weighting and the patch scores of `bags` (rows as given)."""
+    weighting = make_weighting(params.weighting, params, normal_bags is not None).fit(bags, normal_bags)
+    return weighting, (scorer or _score_here)(weighting, bags)
+
+
+def _score_here(weighting: Weighting, bags: np.ndarray) -> np.ndarray | None:
+    return weighting.scores(bags)
+
+
+@dataclass
+class Description:
+    embeddings: np.ndarray  # (N, D') the columns the description keeps, before normalisation
+    weights: np.ndarray
+    score_peak: float | None
+    embed_taps: str
+    embed_from: int
+    normalize: str
+
+
+def describe(weighting: Weighting, bags: np.ndarray, scores: np.ndarray | None, params: Params) -> Description:
+    """Stage 2: patch weights and one embedding per image, with the taps and normalisation
+    "auto" resolves to.
+
+    "auto" describes the defect by the deepest tap, l2-normalised, where the weighting says the
+    defects are local (the reference weighting always; the unsupervised one when its score peak
+    is high): the scores still use every tap, but in the description the fine tap and the
+    embedding's length carry more of the parts' own variation than of the defect type. Bags not
+    laid out as the backbone's default taps keep every tap.
+    """
+    embeddings, weights = weighting.pool(bags, scores)
+    peak = None if scores is None else score_peak(scores)
+    dim = embeddings.shape[1]
+    last = deepest_tap_channels(params.backbone, dim)
+    local = weighting.describes_locally(peak) and last is not None
+    taps = ("deepest" if local else "all") if params.embed_taps == "auto" else params.embed_taps
+    normalize = ("l2" if local else "none") if params.normalize == "auto" else params.normalize
+    start = 0
+    if taps == "deepest":
+        if last is None:
+            raise AnoclustError(f"--embed-taps deepest needs the patch features of {params.backbone}'s default "
+                                f"taps, not {dim} channels: use --embed-taps all")
+        start = dim - last
+    return Description(embeddings[:, start:], weights, peak, taps, start, normalize)
+
+
+@dataclass
+class Clustering:
+    labels: np.ndarray
+    space: EmbeddingSpace
+    method: str
+    n_components: int
+    k_diagnostics: dict | None
+    cluster_centers: np.ndarray
+    novelty_centers: np.ndarray
+    unknown_thresholds: np.ndarray
+
+
+def cluster(embeddings: np.ndarray, weighting: Weighting, normalize: str, params: Params) -> Clustering:
+    """Stage 3: the clustering space, the number of clusters, the labels and the calibration
+    of the unknown test. k is chosen before the projection, which needs it."""
+    method = weighting.auto_method if params.method == "auto" else params.method
+    k, diagnostics = params.n_clusters, None
+    if k == "auto":
+        k, diagnostics = choose_k(EmbeddingSpace(normalize, embeddings)(embeddings), params.k_max, method=method,
+                                  random_state=params.random_state)
+    components = params.n_components
+    if components == "auto":
+        components = COMPONENTS_PER_CLUSTER * k if weighting.projects else 0
+    components = max(0, min(int(components), embeddings.shape[0] - 1, embeddings.shape[1]))
+    space = EmbeddingSpace(normalize, embeddings, components)
+    full = space.normalized(embeddings)
+    x = space.project(full)
+    labels = cluster_embeddings(x, int(k), method, params.random_state)
+    # A new defect type differs from the known ones in directions the projection onto the known
+    # clusters' principal axes drops, so the unknown test measures before it.
+    novelty = cluster_centres(full, labels)
+    return Clustering(labels, space, method, components, diagnostics, cluster_centres(x, labels), novelty,
+                      calibrate_thresholds(full, labels, novelty))
+
+
+# ---- fit and assign -----------------------------------------------------------------------
+
+
+def fit_bags(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params,
+             scorer: Scorer | None = None) -> Fit:
+    """Cluster patch bags (N, M, D); normal_bags (R, M, D) are defect-free references or None."""
+    check_count(len(bags), params)
+    if normal_bags is not None and len(normal_bags) == 0:
+        normal_bags = None
+    if normal_bags is not None and normal_bags.shape[1:] != bags.shape[1:]:
+        raise AnoclustError("normal images' patch bags differ in shape from the images': use the same settings")
+    # Rows in content order: the result must not depend on the order the images were listed in.
+    order = canonical_order(bags)
+    bags = take_rows(bags, order)
+    if normal_bags is not None:
+        normal_bags = take_rows(normal_bags, canonical_order(normal_bags))
+
+    weighting, scores = score(bags, normal_bags, params, scorer)
+    threshold = resolve_normal_threshold(params.normal_threshold, weighting, normal_bags)
+    desc = describe(weighting, bags, scores, params)
+    normals = np.zeros(len(bags), dtype=bool)
+    if threshold is not None:
+        normals = np.nanmax(scores, 1) < threshold
+        check_count(int((~normals).sum()), params, "after setting normal images apart")
+    found = cluster(desc.embeddings[~normals], weighting, desc.normalize, params)
+    labels = np.full(len(bags), NORMAL, dtype=np.int64)
+    labels[~normals] = found.labels
+
+    resolved = Resolved(
+        weighting=weighting.name, method=found.method, embed_taps=desc.embed_taps, embed_from=desc.embed_from,
+        normalize=desc.normalize, n_components=found.n_components, n_clusters=int(found.labels.max()) + 1,
+        score_peak=desc.score_peak, normal_threshold=threshold, k_diagnostics=found.k_diagnostics,
+    )
+    model = Model(params, resolved, weighting, found.space, desc.embeddings[~normals], found.cluster_centers,
+                  found.novelty_centers, found.unknown_thresholds, tuple(bags.shape[1:]))
+    back = np.argsort(order)  # canonical rows -> the caller's rows
+    return Fit(model, labels[back], desc.embeddings[back], desc.weights[back],
+               None if scores is None else scores[back])
+
+
+def check_count(n_images: int, params: Params, when: str = "") -> None:
+    k = params.n_clusters
+    if n_images < max(2, 0 if k == "auto" else k):
+        raise AnoclustError(
+            f"{n_images} readable image(s){' ' + when if when else ''} cannot form {k} clusters: "
+            "add images or lower the number of clusters (--k)"
+        )
+
+
+def assign_bags(model: Model, bags: np.ndarray) -> Assignment:
+    """Place new images (N, M, D) in a fitted model's clusters, as fit placed its own."""
+    if tuple(bags.shape[1:]) != tuple(model.patch_shape):
+        raise AnoclustError(f"patch bags of shape {bags.shape[1:]} do not fit the model's {tuple(model.patch_shape)}: "
+                            "use the model's backbone and image size")
+    scores = model.weighting.new_scores(bags)
+    embeddings, _ = model.weighting.pool(bags, scores)
+    full = model.space.normalized(embeddings[:, model.resolved.embed_from :])
+    nearest = centre_distances(model.space.project(full), model.cluster_centers).argmin(1)
+    distances = np.linalg.norm(full - model.novelty_centers[nearest], axis=1)
+    unknown = distances > model.unknown_thresholds[nearest]
+    max_scores = np.full(len(bags), np.nan) if scores is None else np.nanmax(scores, 1).astype(np.float64)
+    labels = nearest.astype(np.int64)
+    if model.resolved.normal_threshold is not None:
+        normal = max_scores < model.resolved.normal_threshold
+        labels[normal] = NORMAL
+        unknown[normal] = False
+    return Assignment(labels, distances, unknown, max_scores)

@@ -1,0 +1,136 @@
+"""The `cluster` and `fit` commands' job: list the input, extract patch bags (here or on Dask),
+fit (anoclust.fit), score against known labels, and write the run folder, the model and the
+report."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from .distributed import open_engine
+from .errors import AnoclustError
+from .features.extract import EmbeddingConfig, PatchExtractor
+from .fit import Fit, check_count, fit_bags
+from .inputs import ImageSet, read_input, read_path_list
+from .metrics import clustering_scores
+from .outputs import check_out_dir, write_run
+from .settings import Params, validate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    """Where a run reads and writes; none of it changes the result."""
+
+    layout: str = "auto"
+    include_good: bool = True  # MVTec layout: cluster test/good too
+    normal: str | None = None  # folder or list of normal reference images
+    cache: str | None = None  # feature cache folder
+    quiet: bool = False
+    report: bool = True  # write report.html
+    workers: int | None = None  # local Dask worker processes (distributed.py)
+    dask: str | None = None  # address of a Dask scheduler
+    scratch: str | None = None  # folder for the run's temporary files (shared with Dask workers)
+    force: bool = False  # allow outputs inside an input folder
+
+    def extractor(self, params: Params) -> PatchExtractor:
+        return PatchExtractor(EmbeddingConfig.of(params), cache_dir=self.cache, quiet=self.quiet,
+                              scratch_dir=self.scratch)
+
+
+@dataclass
+class RunResult:
+    images: ImageSet
+    paths: list[str]  # the readable images, rows of `fit`
+    truth: list[str] | None  # their known labels
+    fit: Fit
+    metrics: dict | None
+    skipped: list[tuple[str, str]]
+    grid: tuple[int, int]
+
+    @property
+    def max_scores(self) -> np.ndarray:
+        scores = self.fit.scores
+        return np.full(len(self.paths), np.nan) if scores is None else np.nanmax(scores, axis=1)
+
+
+def load_images(input_path: str | Path, options: RunOptions) -> ImageSet:
+    images = read_input(input_path, layout=options.layout, include_good=options.include_good)
+    if options.normal:
+        images.normals = read_path_list(options.normal)
+    return images.sorted()
+
+
+def run_clustering(images: ImageSet, params: Params, options: RunOptions, engine=None) -> RunResult:
+    """Embed, weight and cluster an image set (no files written); engine: a distributed.DaskEngine."""
+    extractor = options.extractor(params)
+    extract = extractor.extract if engine is None else partial(engine.extract, extractor)
+    ex = extract(images.paths, desc="images")
+    skipped = list(ex.skipped)
+    normal_bags = None
+    if images.normals and params.weighting in ("auto", "reference"):
+        nex = extract(images.normals, desc="normal images")
+        skipped += nex.skipped
+        normal_bags = nex.bags if len(nex.bags) else None
+    if skipped:
+        log.warning(
+            "skipped %d unreadable file(s): %s",
+            len(skipped),
+            "; ".join(f"{p} ({why})" for p, why in skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
+        )
+    fitted = fit_bags(ex.bags, normal_bags, params, scorer=None if engine is None else engine.scores)
+    fitted.model.weights_sha256 = ex.weights_sha256
+    fitted.model.taps = [t.name for t in extractor.model.feature_info]
+    paths = [str(images.paths[i]) for i in ex.ok]
+    metrics = truth = None
+    if images.labels is not None:
+        truth = [images.labels[i] for i in ex.ok]
+        clustered = ~fitted.normals  # images set apart as normal are not part of the clustering
+        metrics = clustering_scores(np.asarray(truth)[clustered], fitted.labels[clustered])
+        metrics.update(n_images=len(paths), n_clusters=fitted.model.resolved.n_clusters)
+        if fitted.model.resolved.normal_threshold is not None:
+            metrics.update(n_normal=int(fitted.normals.sum()), n_clustered=int(clustered.sum()))
+    return RunResult(images, paths, truth, fitted, metrics, skipped, ex.grid)
+
+
+def cluster_input(
+    input_path: str | Path,
+    out: str | Path,
+    params: Params,
+    options: RunOptions,
+    save_model: str | Path | None = None,
+    write_results: bool = True,
+) -> RunResult:
+    """The `cluster` job; write_results=False (`fit`) writes only the model to save_model."""
+    out = Path(out)
+    images = load_images(input_path, options)
+    validate(asdict(params), has_normals=bool(images.normals))  # before any image is read
+    inputs = {Path(input_path), *(p.parent for p in images.paths + images.normals)}
+    check_out_dir(out, inputs | ({Path(options.normal)} if options.normal else set()), options.force)
+    if options.cache:
+        check_out_dir(Path(options.cache), inputs, options.force, flag="--cache")
+    if save_model is not None:
+        check_out_dir(Path(save_model), inputs, options.force, flag="--save-model")
+    try:
+        check_count(len(images.paths), params)
+    except AnoclustError:
+        raise AnoclustError(f"{len(images.paths)} image(s) in {input_path} cannot form {params.n_clusters} "
+                            "clusters: add images or lower --k") from None
+    with open_engine(options.workers, options.dask, options.scratch, options.quiet) as engine:
+        result = run_clustering(images, params, options, engine=engine)
+    if write_results:
+        write_run(result, params, options, out, input_path)
+    if save_model is not None:
+        from .model import save_model as save
+
+        save(result.fit.model, save_model)
+    if write_results and options.report:
+        from .report import write_report
+
+        write_report(out, quiet=options.quiet)
+    return result

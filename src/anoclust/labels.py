@@ -1,0 +1,13 @@
+"""Label values of images that are not in a cluster, and how assignments.csv names them."""
+
+from __future__ import annotations
+
+UNREADABLE = -1  # the file could not be read (listed in skipped.csv)
+NORMAL = -2  # set apart as normal by the normal threshold, not clustered
+
+
+def cluster_name(label: int, unknown: bool = False) -> str:
+    """assignments.csv's cluster column: the number, `normal` (set apart) or `unknown` (too far)."""
+    if label == NORMAL:
+        return "normal"
+    return "unknown" if unknown else str(int(label))
