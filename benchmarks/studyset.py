@@ -13,6 +13,7 @@ setting that is better from one that got lucky on one clustering.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import tempfile
 from pathlib import Path
@@ -112,8 +113,12 @@ def scored(data: Embedded, params: Params) -> Scored:
 
 
 def describe(data: Embedded, params: Params) -> tuple[Scored, fit.Description]:
+    """fit.describe with `params`; the memoised weighting keeps its fitted state (which depends
+    only on SCORE_SETTINGS) and pools with these params."""
     s = scored(data, params)
-    return s, fit.describe(s.weighting, s.bags, s.scores, params)
+    weighting = copy.copy(s.weighting)
+    weighting.params = params
+    return dataclasses.replace(s, weighting=weighting), fit.describe(weighting, s.bags, s.scores, params)
 
 
 def subset_rows(n_images: int, subsets: int = 10) -> list[np.ndarray]:
@@ -134,3 +139,8 @@ def nmis(data: Embedded, params: Params, subsets: int = 10) -> list[float]:
 def weightings_of(data: Embedded) -> tuple[str, ...]:
     """The weightings a set is studied with: reference where it has normals, unsupervised always."""
     return ("unsupervised", "reference") if data.normal_bags is not None else ("unsupervised",)
+
+
+def forget() -> None:
+    """Drop the memoised scores (the study scripts call it between sets to bound memory)."""
+    _MEMO.clear()

@@ -21,10 +21,10 @@ def test_default_criterion_finds_separated_groups(k):
 
 
 @pytest.mark.parametrize("criterion", K_CRITERIA)
-def test_every_criterion_runs_and_stays_in_bounds(criterion):
+def test_every_criterion_finds_four_separated_groups(criterion):
     x, _ = blobs(4, n_per=10)
     k, diag = choose_k(x, k_max=6, criterion=criterion)
-    assert 2 <= k <= 6 and len(diag["values"]) == 5
+    assert k == 4 and len(diag["values"]) == 5
 
 
 def test_partitions_of_ward_kmeans_are_the_polished_tree_cuts():
@@ -37,12 +37,11 @@ def test_partitions_of_ward_kmeans_are_the_polished_tree_cuts():
     for k, labels in parts.items():
         direct = cluster_embeddings(x, k, "ward_kmeans", 0)
         assert clustering_scores(direct, labels)["ari"] == pytest.approx(1.0)
-    assert choose_k(x, k_max=5, criterion="silhouette", method="ward_kmeans")[0] in range(2, 6)
 
 
-def test_k_max_bounds_the_choice_and_tiny_sets():
+def test_six_groups_and_tiny_sets():
     x, _ = blobs(6)
-    assert choose_k(x, k_max=3)[0] <= 3
+    assert choose_k(x, k_max=10)[0] == 6
     assert choose_k(x[:2], k_max=20)[0] == 1  # two images: nothing to compare
     with pytest.raises(ValueError):
         choose_k(x, criterion="nope")
@@ -54,6 +53,5 @@ def test_estimator_auto_is_the_default_and_sets_n_clusters():
     est = AnomalyClustering(weighting="uniform").fit(bags)
     assert est.n_clusters == "auto" and est.n_clusters_ == 4
     assert est.k_diagnostics_["criterion"] == "eigengap"
-    assert AnomalyClustering(weighting="uniform", k_max=3).fit(bags).n_clusters_ <= 3
     with pytest.raises(AnoclustError, match="k_max"):
         AnomalyClustering(weighting="uniform", k_max=1).fit(bags)

@@ -16,6 +16,7 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_cluster_mvtec_layout_end_to_end(mvtec_category, tmp_path):
     out = tmp_path / "run"
     code, stdout, stderr = run_cli(
@@ -105,6 +106,7 @@ def test_reference_weighting_without_normals_is_refused_before_reading(tmp_path,
     assert code == 2 and "needs normal images" in stderr
 
 
+@pytest.mark.slow
 def test_demo_reaches_nmi_09(tmp_path):
     code, stdout, stderr = run_cli("demo", "--out", str(tmp_path / "demo"), "--quiet")
     assert code == 0, stderr

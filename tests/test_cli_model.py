@@ -3,6 +3,8 @@
 import csv
 import json
 
+import pytest
+
 from conftest import call_cli, run_cli
 
 
@@ -11,6 +13,7 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_cluster_save_model_then_assign(mvtec_category, tmp_path):
     cache, model = str(tmp_path / "c"), tmp_path / "model"
     code, stdout, stderr = run_cli(
@@ -42,6 +45,7 @@ def test_cluster_save_model_then_assign(mvtec_category, tmp_path):
     assert set(next(iter(again.values()))) == {"path", "cluster", "nearest_cluster", "label", "distance", "max_patch_score"}
 
 
+@pytest.mark.slow
 def test_fit_writes_only_the_model_and_assign_refuses_bad_models(mvtec_category, tmp_path, capsys):
     model = tmp_path / "model"
     code, stdout, stderr = run_cli("fit", str(mvtec_category), "--out", str(model), "--k", "4",

@@ -13,6 +13,7 @@ from anoclust.synthetic import make_labelled_folder  # noqa: E402
 
 
 @pytest.mark.dask
+@pytest.mark.slow
 def test_two_process_cluster_matches_single_process(tmp_path, monkeypatch):
     make_labelled_folder(tmp_path / "in", n_per_type=5, size=64, normal_root=tmp_path / "normal", n_normal=4)
     (tmp_path / "in" / "spot" / "broken.png").write_bytes(b"not an image")

@@ -18,6 +18,7 @@ def mvtec_root(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_evaluate_mvtec_end_to_end(mvtec_root, tmp_path):
     out = tmp_path / "eval"
     code, stdout, stderr = run_cli("evaluate", "--mvtec", str(mvtec_root), "--protocol", "both", "--seeds", "0,1",

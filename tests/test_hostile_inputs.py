@@ -142,6 +142,7 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_hostile_folder_is_clustered_like_the_clean_one(tmp_path):
     data = make_labelled_folder(tmp_path / "in put", n_per_type=4, size=64, classes=("scratch", "spot", "crack"))
     rng = np.random.default_rng(0)

@@ -64,7 +64,7 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):

@@ -11,7 +11,7 @@ from anoclust.outputs import write_csv, write_json, write_npz
 from anoclust.report import load_run, write_report
 from anoclust.report.plots import dendrogram_svg
 from anoclust.report.thumbs import heat_uri
-from conftest import run_cli
+from conftest import call_cli, run_cli
 
 GRID = (4, 4)
 
@@ -112,10 +112,10 @@ def test_report_rebuild_is_identical_and_written_elsewhere(tmp_path):
     assert a == b
 
 
-def test_not_a_run_folder_is_a_user_error(tmp_path):
+def test_not_a_run_folder_is_a_user_error(tmp_path, capsys):
     with pytest.raises(AnoclustError, match="not a finished anoclust run"):
         load_run(tmp_path)
-    code, stdout, stderr = run_cli("report", str(tmp_path))
+    code, stdout, stderr = call_cli(capsys, "report", str(tmp_path))
     assert code == 2 and stderr.count("\n") == 1 and "embeddings.npz" in stderr
 
 
@@ -146,6 +146,7 @@ def test_dendrogram_truncates_large_runs_to_top_merges():
     assert 'fill="#9a9a9a"' not in svg
 
 
+@pytest.mark.slow
 def test_cli_no_report_then_rebuild(mvtec_category, tmp_path, tmp_path_factory):
     out = tmp_path / "run"
     cache = tmp_path_factory.getbasetemp() / "report-feature-cache"  # shared with the browser test

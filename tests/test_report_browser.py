@@ -18,7 +18,7 @@ from PIL import Image
 
 from conftest import ROOT, run_cli
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 WINDOW = "1280,1400"
 
 

@@ -42,7 +42,7 @@ def test_within_image_whitening_hand_computed():
     # in which the images differ is not damped, the within-image one is.
     y = np.array([1.0, -1.0, 1.0, -1.0])
     bags = np.stack([np.stack([np.full(4, 10.0 * i), y], 1) for i in range(4)]).astype(np.float32)
-    w = within_image_whitening(bags, max_patches=100, shrinkage=0.5)
+    w = within_image_whitening(bags, max_patches=100, random_state=0, shrinkage=0.5)
     assert np.allclose(w.mean, 0.0, atol=1e-6)
     assert np.allclose(w.matrix, np.diag([np.sqrt(15 / 4), np.sqrt(15 / 12)]), atol=1e-5)
 

@@ -2,7 +2,7 @@
 
 All criteria look at the same clustering space the estimator clusters (the weighted, optionally
 normalised embeddings) and score every k in 2..k_max; the best-scoring k wins. The default,
-``eigengap``, was picked from the study in benchmarks/k_selection.py (docs/RESULTS.md): it was the
+``eigengap``, was picked from the study in benchmarks/k_selection.py (docs/DESIGN.md): it was the
 only criterion that found the true k on synthetic sets with 2..8 types (7 of 7 with sqrt(N)
 neighbours), whereas silhouette, Calinski-Harabasz and the Ward gap under-estimated it there and
 chose k = 2 on MTD, where one small, far-away group of images dominates.

@@ -52,7 +52,7 @@ def kmeans_refined(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
     Ward merges greedily and never undoes a merge, so an image joined to a group early stays
     there even when another group's centre ends up nearer; the k-means steps move it. Both
     minimise the same within-cluster sum of squares, so this only polishes Ward's partition
-    (docs/RESULTS.md, section 15).
+    (docs/DESIGN.md).
     """
     from sklearn.cluster import KMeans
 

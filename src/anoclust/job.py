@@ -11,13 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
+from . import __version__
 from .distributed import open_engine
 from .errors import AnoclustError
 from .features.extract import EmbeddingConfig, PatchExtractor
 from .fit import Fit, check_count, fit_bags
 from .inputs import ImageSet, read_input, read_path_list
+from .labels import cluster_name
 from .metrics import clustering_scores
-from .outputs import check_out_dir, write_run
+from .outputs import all_or_nothing, check_out_dir, write_csv, write_json, write_npz
 from .settings import Params, validate
 
 log = logging.getLogger(__name__)
@@ -134,3 +136,38 @@ def cluster_input(
 
         write_report(out, quiet=options.quiet)
     return result
+
+
+@all_or_nothing
+def write_run(result: RunResult, params: Params, options: RunOptions, out: Path, input_path) -> None:
+    """The run folder: assignments.csv, skipped.csv, embeddings.npz, config.json and, when labels
+    are known, metrics.json; all or none."""
+    out.mkdir(parents=True, exist_ok=True)
+    fit, truth = result.fit, result.truth
+    labels_known = truth is not None
+    header = ["path", "cluster"] + (["label"] if labels_known else []) + ["max_patch_score"]
+    max_scores = result.max_scores
+    rows = []
+    for i, p in enumerate(result.paths):
+        row = [p, cluster_name(fit.labels[i])] + ([truth[i]] if labels_known else [])
+        rows.append(row + [f"{max_scores[i]:.6g}"])
+    write_csv(out / "assignments.csv", header, rows)
+    write_csv(out / "skipped.csv", ["path", "reason"], dict.fromkeys(result.skipped))  # each once
+    scores = fit.scores if fit.scores is not None else np.full(fit.weights.shape, np.nan, np.float32)
+    write_npz(out / "embeddings.npz", paths=np.array(result.paths, dtype=str), labels=fit.labels,
+              embeddings=fit.embeddings, weights=fit.weights, scores=scores, grid=np.array(result.grid))
+    model = fit.model
+    write_json(out / "config.json", {
+        "anoclust_version": __version__,
+        "input": str(Path(input_path).resolve()),
+        "layout": result.images.layout,
+        "settings": asdict(params),
+        "resolved": asdict(model.resolved),
+        "run": asdict(options),
+        "weights_sha256": model.weights_sha256,
+        "n_images": len(result.paths),
+        "n_normals": len(result.images.normals),
+        "n_skipped": len(result.skipped),
+    })
+    if result.metrics is not None:
+        write_json(out / "metrics.json", result.metrics)

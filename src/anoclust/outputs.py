@@ -1,8 +1,5 @@
 """Writing a run's results: every file appears complete or not at all.
 
-A run folder holds assignments.csv, skipped.csv, embeddings.npz, config.json and, when labels
-are known, metrics.json (README, "Use"); `write_run` writes them.
-
 Inside a function decorated with :func:`all_or_nothing`, the files written here are first
 staged as hidden temporary files and renamed into place together when the function returns, so
 an interrupted run leaves none of its outputs instead of some (an earlier run's outputs stay
@@ -20,20 +17,12 @@ import os
 import signal
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import __version__
 from .atomic import atomic_write_bytes, remove_quietly, write_temp
 from .errors import AnoclustError
-from .labels import cluster_name
-
-if TYPE_CHECKING:
-    from .job import RunOptions, RunResult
-    from .settings import Params
 
 _stage = threading.local()
 
@@ -124,37 +113,3 @@ def _jsonable(value):
     if isinstance(value, (Path, os.PathLike)):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-@all_or_nothing
-def write_run(result: "RunResult", params: "Params", options: "RunOptions", out: Path, input_path) -> None:
-    """The run folder's files, all or none."""
-    out.mkdir(parents=True, exist_ok=True)
-    fit, truth = result.fit, result.truth
-    labels_known = truth is not None
-    header = ["path", "cluster"] + (["label"] if labels_known else []) + ["max_patch_score"]
-    max_scores = result.max_scores
-    rows = []
-    for i, p in enumerate(result.paths):
-        row = [p, cluster_name(fit.labels[i])] + ([truth[i]] if labels_known else [])
-        rows.append(row + [f"{max_scores[i]:.6g}"])
-    write_csv(out / "assignments.csv", header, rows)
-    write_csv(out / "skipped.csv", ["path", "reason"], dict.fromkeys(result.skipped))  # each once
-    scores = fit.scores if fit.scores is not None else np.full(fit.weights.shape, np.nan, np.float32)
-    write_npz(out / "embeddings.npz", paths=np.array(result.paths, dtype=str), labels=fit.labels,
-              embeddings=fit.embeddings, weights=fit.weights, scores=scores, grid=np.array(result.grid))
-    model = fit.model
-    write_json(out / "config.json", {
-        "anoclust_version": __version__,
-        "input": str(Path(input_path).resolve()),
-        "layout": result.images.layout,
-        "settings": asdict(params),
-        "resolved": asdict(model.resolved),
-        "run": asdict(options),
-        "weights_sha256": model.weights_sha256,
-        "n_images": len(result.paths),
-        "n_normals": len(result.images.normals),
-        "n_skipped": len(result.skipped),
-    })
-    if result.metrics is not None:
-        write_json(out / "metrics.json", result.metrics)

@@ -35,7 +35,7 @@ MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 1024
 class Kind:
     """What values a setting takes: `check` a Python value, `parse` a command-line text."""
 
-    describe: str  # completes "must be ...": the one-line error says what is allowed
+    describe: str | Callable[[], str]  # completes "must be ...": the one-line error says what is allowed
     check: Callable[[Any], bool]
     parse: Callable[[str], Any]
     metavar: str | None = None
@@ -114,8 +114,7 @@ def backbone_name() -> Kind:
 
         return tuple(BACKBONES)
 
-    return Kind("a known backbone (" + ", ".join(("mobilenet_v2", "efficientnet_lite0", "...")) + ")",
-                lambda v: isinstance(v, str) and v in names(), str, "NAME")
+    return Kind(lambda: "one of " + ", ".join(names()), lambda v: isinstance(v, str) and v in names(), str, "NAME")
 
 
 @dataclass(frozen=True)
@@ -127,8 +126,12 @@ class Setting:
     flag: str
     group: str = "user"  # "user" or "research"
 
+    def allowed(self) -> str:
+        d = self.kind.describe
+        return d() if callable(d) else d
+
     def error(self, value) -> str:
-        return f"{self.name} ({self.flag}) must be {self.kind.describe}, got {value!r}"
+        return f"{self.name} ({self.flag}) must be {self.allowed()}, got {value!r}"
 
 
 S = Setting

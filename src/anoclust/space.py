@@ -37,9 +37,9 @@ import numpy as np
 
 from .settings import NORMALIZATIONS
 
-# Share of the covariance replaced by a scaled identity (docs/RESULTS.md, "whitening").
+# Share of the covariance replaced by a scaled identity (docs/DESIGN.md).
 SHRINKAGE = 0.1
-# The same for the within-image whitening of the unsupervised weighting (docs/RESULTS.md, section 11).
+# The same for the within-image whitening of the unsupervised weighting (docs/DESIGN.md).
 WITHIN_SHRINKAGE = 0.5
 
 
@@ -89,7 +89,7 @@ class Whitening:
 
 
 def within_image_whitening(
-    bags: np.ndarray, max_patches: int = 100_000, random_state: int | None = 0, shrinkage: float = WITHIN_SHRINKAGE
+    bags: np.ndarray, max_patches: int, random_state: int, shrinkage: float = WITHIN_SHRINKAGE
 ) -> Whitening:
     """Whitening fitted on the patches of (N, M, D) bags centred on their own image's mean
     (all patches, border ring included; at most max_patches of them, drawn with the seed)."""
@@ -135,8 +135,8 @@ class EmbeddingSpace:
     variance), so no few dominant channels decide the distances alone.
     components > 0: afterwards keep only the coordinates on that many principal axes of the
     fitted embeddings, and scale each image to unit length again. The directions of little
-    variation across the set carry mostly noise that blurs the clusters (docs/RESULTS.md,
-    section 18); `normalized` is the space before that projection.
+    variation across the set carry mostly noise that blurs the clusters (docs/DESIGN.md);
+    `normalized` is the space before that projection.
     """
 
     def __init__(self, how: str, fitted: np.ndarray, components: int = 0):

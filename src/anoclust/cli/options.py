@@ -18,7 +18,7 @@ def _typed(setting: Setting):
         except ValueError:
             value = None
         if value is None or not setting.kind.check(value):
-            raise argparse.ArgumentTypeError(f"must be {setting.kind.describe}, got {text}")
+            raise argparse.ArgumentTypeError(f"must be {setting.allowed()}, got {text}")
         return value
 
     convert.__name__ = setting.name  # argparse names the type in some messages

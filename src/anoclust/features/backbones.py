@@ -342,7 +342,6 @@ BACKBONES: dict[str, BackboneSpec] = {
     "efficientnet_lite2": _spec(
         "efficientnet_lite2", _lite_taps(1.1, 1.2), _LITE_NORM, "efficientnet-lite2-9656183e.pth", torchvision=False),
 }
-DEFAULT_BACKBONE = "mobilenet_v2"
 
 
 def _fdet_mobilenet() -> Path:
