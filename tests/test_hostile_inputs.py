@@ -184,3 +184,34 @@ def test_hostile_folder_is_clustered_like_the_clean_one(tmp_path):
     assert rss_hostile < rss_clean + 300, (rss_hostile, rss_clean)
     if not locked:
         pytest.skip("running as root without CAP_SETPCAP: the no-read-permission case was not tested")
+
+
+def test_one_file_listed_twice_under_other_spellings_is_refused(tmp_path, monkeypatch):
+    from anoclust.errors import AnoclustError
+    from anoclust.inputs import read_input
+
+    data = make_labelled_folder(tmp_path / "d", n_per_type=1, size=32, classes=("spot", "crack"))
+    one = next((data / "spot").glob("0*.png"))
+    monkeypatch.chdir(tmp_path)
+    rel = os.path.relpath(one, tmp_path)
+    for twin in (str(one), f"d/../d/spot/{one.name}"):
+        Path("list.csv").write_text(f"path\n{rel}\n{twin}\n")
+        with pytest.raises(AnoclustError, match=r"line 3 names the same file as line 2"):
+            read_input("list.csv")
+    os.symlink(one, tmp_path / "link.png")
+    Path("list.csv").write_text(f"path\n{rel}\nlink.png\n")
+    with pytest.raises(AnoclustError, match="same file"):
+        read_input("list.csv")
+
+
+def test_a_huge_file_that_is_no_image_is_refused_before_it_is_hashed(tmp_path, monkeypatch):
+    from anoclust.features import cache, extract
+
+    sparse = tmp_path / "huge.png"
+    with open(sparse, "wb") as f:
+        f.truncate(20 << 30)  # 20 GB of holes: hashing it would read 20 GB
+    hashed = []
+    monkeypatch.setattr(extract, "file_digest", lambda p: hashed.append(p) or cache.file_digest(p))
+    ex = extract.PatchExtractor(extract.EmbeddingConfig(image_size=32), cache_dir=tmp_path / "c", pretrained=False)
+    result = ex.extract([str(sparse)])
+    assert hashed == [] and len(result.skipped) == 1 and "not a recognised image" in result.skipped[0][1]

@@ -218,7 +218,7 @@ def test_csv_labels_all_or_nothing_and_errors(tmp_path):
     with pytest.raises(AnoclustError, match="line 3"):
         read_input(tmp_path / "blank.csv")
     (tmp_path / "dup.csv").write_text("path\na.png\nb.png\na.png\n")
-    with pytest.raises(AnoclustError, match="duplicates line 2"):
+    with pytest.raises(AnoclustError, match="same file as line 2"):
         read_input(tmp_path / "dup.csv")
 
 

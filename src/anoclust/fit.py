@@ -12,6 +12,7 @@ and the per-image results are handed back in the caller's order.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,8 @@ from .settings import Params
 from .space import EmbeddingSpace
 from .weighting import Weighting, make_weighting
 from .weighting.pooling import score_peak
+
+log = logging.getLogger(__name__)
 
 # n_components="auto" keeps this many principal axes per cluster (weightings with scores only):
 # k clusters' centres span k - 1 directions, and the directions of least variation across the
@@ -190,6 +193,7 @@ def fit_bags(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params,
     """Cluster patch bags (N, M, D); normal_bags (R, M, D) are defect-free references or None."""
     check_count(len(bags), params)
     if normal_bags is not None and len(normal_bags) == 0:
+        log.warning("none of the normal images could be read: clustering without them")
         normal_bags = None
     if normal_bags is not None and normal_bags.shape[1:] != bags.shape[1:]:
         raise AnoclustError("normal images' patch bags differ in shape from the images': use the same settings")
@@ -205,7 +209,10 @@ def fit_bags(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params,
     normals = np.zeros(len(bags), dtype=bool)
     if threshold is not None:
         normals = np.nanmax(scores, 1) < threshold
-        check_count(int((~normals).sum()), params, "after setting normal images apart")
+        if normals.all():
+            raise AnoclustError(f"all {len(bags)} images score below the normal threshold {threshold:.4g} and were "
+                                "set apart as normal: nothing is left to cluster")
+        check_count(int((~normals).sum()), params, "left after setting normal images apart")
     found = cluster(desc.embeddings[~normals], weighting, desc.normalize, params)
     labels = np.full(len(bags), NORMAL, dtype=np.int64)
     labels[~normals] = found.labels
@@ -229,6 +236,9 @@ def check_count(n_images: int, params: Params, when: str = "") -> None:
             f"{n_images} readable image(s){' ' + when if when else ''} cannot form {k} clusters: "
             "add images or lower the number of clusters (--k)"
         )
+    if params.method == "spectral" and k != "auto" and k >= n_images:
+        raise AnoclustError(f"spectral clustering needs fewer clusters than images ({k} >= {n_images}): "
+                            "lower --k or use another --method")
 
 
 def assign_bags(model: Model, bags: np.ndarray) -> Assignment:

@@ -4,7 +4,9 @@ report."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -19,7 +21,7 @@ from .fit import Fit, check_count, fit_bags
 from .inputs import ImageSet, read_input, read_path_list
 from .labels import cluster_name
 from .metrics import clustering_scores
-from .outputs import all_or_nothing, check_out_dir, write_csv, write_json, write_npz
+from .outputs import all_or_nothing, check_out_dir, remove_output, write_bytes, write_csv, write_json, write_npz
 from .settings import Params, validate
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ def run_clustering(images: ImageSet, params: Params, options: RunOptions, engine
     if images.normals and params.weighting in ("auto", "reference"):
         nex = extract(images.normals, desc="normal images")
         skipped += nex.skipped
-        normal_bags = nex.bags if len(nex.bags) else None
+        normal_bags = nex.bags
     if skipped:
         log.warning(
             "skipped %d unreadable file(s): %s",
@@ -112,17 +114,15 @@ def cluster_input(
     out = Path(out)
     images = load_images(input_path, options)
     validate(asdict(params), has_normals=bool(images.normals))  # before any image is read
-    inputs = {Path(input_path), *(p.parent for p in images.paths + images.normals)}
-    check_out_dir(out, inputs | ({Path(options.normal)} if options.normal else set()), options.force)
+    protected = protected_folders(Path(input_path), images, options.normal)
+    check_out_dir(out, protected, options.force)
     if options.cache:
-        check_out_dir(Path(options.cache), inputs, options.force, flag="--cache")
+        check_out_dir(Path(options.cache), protected, options.force, flag="--cache")
     if save_model is not None:
-        check_out_dir(Path(save_model), inputs, options.force, flag="--save-model")
-    try:
-        check_count(len(images.paths), params)
-    except AnoclustError:
-        raise AnoclustError(f"{len(images.paths)} image(s) in {input_path} cannot form {params.n_clusters} "
-                            "clusters: add images or lower --k") from None
+        check_out_dir(Path(save_model), protected, options.force, flag="--save-model")
+    if options.scratch:
+        check_scratch(Path(options.scratch), protected, options.force)
+    check_count(len(images.paths), params, f"in {input_path}")
     with open_engine(options.workers, options.dask, options.scratch, options.quiet) as engine:
         result = run_clustering(images, params, options, engine=engine)
     if write_results:
@@ -131,17 +131,32 @@ def cluster_input(
         from .model import save_model as save
 
         save(result.fit.model, save_model)
-    if write_results and options.report:
-        from .report import write_report
-
-        write_report(out, quiet=options.quiet)
     return result
+
+
+def protected_folders(input_path: Path, images: ImageSet, normal: str | None) -> set[Path]:
+    """The folders nothing may be written into: a scanned input folder, the --normal folder and the
+    folder of every listed image (a list file's own folder is not scanned, so it is not among them
+    unless it holds listed images)."""
+    folders = {p.parent for p in images.paths + images.normals}
+    for given in (input_path, Path(normal) if normal else None):
+        if given is not None and given.is_dir():
+            folders.add(given)
+    return folders
+
+
+def check_scratch(scratch: Path, protected: set[Path], force: bool) -> None:
+    if not scratch.is_dir():
+        raise AnoclustError(f"--scratch {scratch} is not an existing folder: create it or choose another")
+    check_out_dir(scratch, protected, force, flag="--scratch")
 
 
 @all_or_nothing
 def write_run(result: RunResult, params: Params, options: RunOptions, out: Path, input_path) -> None:
-    """The run folder: assignments.csv, skipped.csv, embeddings.npz, config.json and, when labels
-    are known, metrics.json; all or none."""
+    """The run folder: assignments.csv, skipped.csv, embeddings.npz, config.json, metrics.json
+    when labels are known and report.html unless turned off; all or none. An earlier run's
+    metrics.json or report.html that this run does not replace is removed with the same step, so
+    the folder never shows another run's scores."""
     out.mkdir(parents=True, exist_ok=True)
     fit, truth = result.fit, result.truth
     labels_known = truth is not None
@@ -151,15 +166,18 @@ def write_run(result: RunResult, params: Params, options: RunOptions, out: Path,
     for i, p in enumerate(result.paths):
         row = [p, cluster_name(fit.labels[i])] + ([truth[i]] if labels_known else [])
         rows.append(row + [f"{max_scores[i]:.6g}"])
-    write_csv(out / "assignments.csv", header, rows)
+    assignments = write_csv(out / "assignments.csv", header, rows)
     write_csv(out / "skipped.csv", ["path", "reason"], dict.fromkeys(result.skipped))  # each once
     scores = fit.scores if fit.scores is not None else np.full(fit.weights.shape, np.nan, np.float32)
     write_npz(out / "embeddings.npz", paths=np.array(result.paths, dtype=str), labels=fit.labels,
               embeddings=fit.embeddings, weights=fit.weights, scores=scores, grid=np.array(result.grid))
     model = fit.model
-    write_json(out / "config.json", {
+    run_id = hashlib.sha256(assignments).hexdigest()[:16]  # ties metrics.json to these assignments
+    config = {
         "anoclust_version": __version__,
+        "run_id": run_id,
         "input": str(Path(input_path).resolve()),
+        "cwd": os.getcwd(),  # assignments.csv's relative paths are relative to it
         "layout": result.images.layout,
         "settings": asdict(params),
         "resolved": asdict(model.resolved),
@@ -168,6 +186,18 @@ def write_run(result: RunResult, params: Params, options: RunOptions, out: Path,
         "n_images": len(result.paths),
         "n_normals": len(result.images.normals),
         "n_skipped": len(result.skipped),
-    })
-    if result.metrics is not None:
-        write_json(out / "metrics.json", result.metrics)
+    }
+    write_json(out / "config.json", config)
+    metrics = None if result.metrics is None else {**result.metrics, "run_id": run_id}
+    if metrics is None:
+        remove_output(out / "metrics.json")
+    else:
+        write_json(out / "metrics.json", metrics)
+    if options.report:
+        from .report import report_bytes, run_data
+
+        run = run_data(out, config, metrics, result.paths, fit.labels, truth, fit.embeddings, fit.weights, scores,
+                       result.grid)
+        write_bytes(out / "report.html", report_bytes(run, quiet=options.quiet))
+    else:
+        remove_output(out / "report.html")

@@ -34,11 +34,13 @@ def take_rows(bags: np.ndarray, order: np.ndarray) -> np.ndarray:
         return bags[order]
     fd, name = tempfile.mkstemp(prefix="anoclust-bags-", suffix=".npy")
     os.close(fd)
-    out = np.lib.format.open_memmap(name, mode="w+", dtype=bags.dtype, shape=bags.shape)
     try:
-        os.unlink(name)  # the mapping lives on; nothing is left behind if the process dies
-    except OSError:
-        pass
+        out = np.lib.format.open_memmap(name, mode="w+", dtype=bags.dtype, shape=bags.shape)
+    finally:
+        try:
+            os.unlink(name)  # the mapping lives on; nothing is left behind if the process dies
+        except OSError:
+            pass
     for start in range(0, len(order), _ROWS_PER_COPY):
         out[start : start + _ROWS_PER_COPY] = bags[order[start : start + _ROWS_PER_COPY]]
     return out

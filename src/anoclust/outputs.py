@@ -28,7 +28,9 @@ _stage = threading.local()
 
 
 def all_or_nothing(write):
-    """Decorator: the output files `write` creates appear together when it returns, or none."""
+    """Decorator: the output files `write` creates appear together when it returns, or none; files
+    it removes (`remove_output`, an earlier run's outputs this run does not replace) go at the
+    same moment."""
 
     @functools.wraps(write)
     def staged(*args, **kwargs):
@@ -39,13 +41,17 @@ def all_or_nothing(write):
             result = write(*args, **kwargs)
             with _SignalsDeferred():
                 for tmp, path in files:
-                    os.replace(tmp, path)
+                    if tmp is None:
+                        remove_quietly(path)
+                    else:
+                        os.replace(tmp, path)
                 files.clear()
             return result
         finally:
             _stage.files = None
             for tmp, _ in files:
-                remove_quietly(tmp)
+                if tmp is not None:
+                    remove_quietly(tmp)
 
     return staged
 
@@ -72,37 +78,71 @@ def _write(path: Path, data: bytes) -> None:
         files.append((write_temp(path, data), path))
 
 
-def check_out_dir(out: Path, inputs: Iterable[Path], force: bool = False, flag: str = "--out") -> None:
-    """Refuse an output folder inside (or equal to) an input folder: inputs are never written to."""
+def remove_output(path: Path) -> None:
+    """Remove an earlier run's output file `path` (with the stage's renames, inside a stage)."""
+    files = getattr(_stage, "files", None)
+    if files is None:
+        remove_quietly(path)
+    else:
+        files.append((None, path))
+
+
+def check_out_dir(out: Path, protected: Iterable[Path], force: bool | None = False, flag: str = "--out") -> None:
+    """Refuse an output folder that is, or lies inside, a protected folder (a scanned input folder,
+    the --normal folder, the folder of a listed image), that is an existing file, or that is a
+    system root or the home folder itself. force=None: the command has no --force."""
     out_r = out.resolve()
-    for src in inputs:
-        src_r = src.resolve()
-        folder = src_r if src_r.is_dir() else src_r.parent
-        if not force and (out_r == folder or folder in out_r.parents):
-            raise AnoclustError(
-                f"{flag} {out} is inside the input folder {folder}: choose a folder elsewhere "
-                "(or pass --force)"
-            )
+    hint = "" if force is None else " (or pass --force)"
+    if not force:
+        for folder in protected:
+            folder_r = folder.resolve()
+            if out_r == folder_r or folder_r in out_r.parents:
+                raise AnoclustError(f"{flag} {out} is inside the input folder {folder_r}: choose a folder "
+                                    f"elsewhere{hint}")
+        what = {Path(out_r.anchor): "a file system root", Path.home().resolve(): "the home folder"}.get(out_r)
+        if what:
+            raise AnoclustError(f"{flag} {out} is {what}: give the outputs a folder of their own, "
+                                f"e.g. {out / 'anoclust-out'}{hint}")
     if out.exists() and not out.is_dir():
         raise AnoclustError(f"{flag} {out} exists and is not a folder: choose another path")
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+def write_bytes(path: Path, data: bytes) -> None:
+    _write(path, data)
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> bytes:
+    """Write a CSV file (UTF-8; a file name that is not valid UTF-8 keeps its own bytes, so the
+    path reads back exactly); returns the bytes written."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    _write(path, buf.getvalue().encode("utf-8"))
+    data = buf.getvalue().encode("utf-8", "surrogateescape")
+    _write(path, data)
+    return data
 
 
 def write_json(path: Path, data: dict) -> None:
-    _write(path, (json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n").encode("utf-8"))
+    """Strict JSON: a non-finite number is written as null (JSON has no NaN or Infinity)."""
+    text = json.dumps(_finite(data), indent=2, sort_keys=True, default=_jsonable, allow_nan=False)
+    _write(path, (text + "\n").encode("utf-8"))
 
 
 def write_npz(path: Path, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     _write(path, buf.getvalue())
+
+
+def _finite(value):
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _jsonable(value):

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 
 from .. import __version__
 from ..errors import AnoclustError
@@ -41,9 +42,20 @@ def main(argv: list[str] | None = None) -> int:
         format="anoclust: %(levelname)s: %(message)s",
     )
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            if getattr(args, "quiet", False):  # library warnings (PIL, scikit-learn) too
+                warnings.simplefilter("ignore")
+            return int(args.func(args) or 0)
     except AnoclustError as exc:
         sys.stderr.write(f"anoclust: error: {exc}\n")
+        return 2
+    except OSError as exc:  # a disk that is full or read-only, a folder that vanished: nothing to debug
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"anoclust: error: {where}{exc.strerror or exc}\n")
+        return 2
+    except MemoryError:
+        sys.stderr.write("anoclust: error: not enough memory: use fewer images, a smaller --image-size, or "
+                         "--scratch on a disk with room\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("anoclust: interrupted; finished outputs and cache entries are kept\n")

@@ -15,7 +15,8 @@ from ..estimator import load_model
 from ..features.cache import default_cache_dir
 from ..inputs import LAYOUTS, read_input
 from ..labels import NORMAL, UNREADABLE, cluster_name
-from ..outputs import check_out_dir, write_csv
+from ..job import protected_folders
+from ..outputs import all_or_nothing, check_out_dir, write_csv
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,8 +39,23 @@ def run(args: argparse.Namespace) -> int:
     est = load_model(args.model, backbone=args.backbone, weights=args.weights, cache_dir=args.cache)
     images = read_input(args.input, layout=args.layout)
     out = Path(args.out)
-    check_out_dir(out, [Path(args.input), Path(args.model)], args.force)
+    protected = protected_folders(Path(args.input), images, None) | {Path(args.model)}
+    check_out_dir(out, protected, args.force)
+    if args.cache:
+        check_out_dir(Path(args.cache), protected, args.force, flag="--cache")
     result = est.assign([str(p) for p in images.paths])
+    rows = _write(out, images, result)
+    n_unknown = sum(r[1] == "unknown" for r in rows)
+    n_normal = sum(r[1] == "normal" for r in rows)
+    print(f"assigned {len(rows)} images: {len(rows) - n_unknown - n_normal} to clusters, {n_unknown} unknown, "
+          f"{n_normal} normal; results in {out}")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} unreadable file(s): see {out}/skipped.csv")
+    return 0
+
+
+@all_or_nothing
+def _write(out: Path, images, result) -> list[list]:
     out.mkdir(parents=True, exist_ok=True)
     labelled = images.labels is not None
     header = ["path", "cluster", "nearest_cluster"] + (["label"] if labelled else []) + ["distance", "max_patch_score"]
@@ -54,10 +70,4 @@ def run(args: argparse.Namespace) -> int:
         rows.append(row + ["" if math.isnan(dist) else f"{dist:.6g}", "" if math.isnan(score) else f"{score:.6g}"])
     write_csv(out / "assignments.csv", header, rows)
     write_csv(out / "skipped.csv", ["path", "reason"], result.skipped)
-    n_unknown = sum(r[1] == "unknown" for r in rows)
-    n_normal = sum(r[1] == "normal" for r in rows)
-    print(f"assigned {len(rows)} images: {len(rows) - n_unknown - n_normal} to clusters, {n_unknown} unknown, "
-          f"{n_normal} normal; results in {out}")
-    if result.skipped:
-        print(f"skipped {len(result.skipped)} unreadable file(s): see {out}/skipped.csv")
-    return 0
+    return rows

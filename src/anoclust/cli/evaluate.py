@@ -74,13 +74,16 @@ def run(args: argparse.Namespace) -> int:
     if not (args.folders or args.mvtec or args.mtd):
         raise AnoclustError("nothing to evaluate: give labelled FOLDERs, --mvtec ROOT or --mtd ROOT")
     out = Path(args.out)
-    check_out_dir(out, [Path(p) for p in args.folders + args.mvtec + args.mtd])
     params = params_from_args(args)
-    extractor = RunOptions(cache=args.cache, quiet=args.quiet).extractor(params)
-    protocols = ("good", "defects") if args.protocol == "both" else (args.protocol,)
-
     datasets = [mtd_dataset(r) for r in args.mtd] + [folder_dataset(f, args.normal) for f in args.folders]
     mvtec = [d for r in args.mvtec for d in mvtec_datasets(r, args.categories, include_good=args.protocol != "defects")]
+    protected = {Path(p) for p in args.folders + args.mvtec + args.mtd if Path(p).is_dir()}
+    protected |= {p.parent for d in datasets + mvtec for p in d.images.paths + d.images.normals}
+    check_out_dir(out, protected, force=None)
+    if args.cache:
+        check_out_dir(Path(args.cache), protected, force=None, flag="--cache")
+    extractor = RunOptions(cache=args.cache, quiet=args.quiet).extractor(params)
+    protocols = ("good", "defects") if args.protocol == "both" else (args.protocol,)
     with_normals = "reference" in args.weightings
     rows = []  # (protocol, row)
     for d in datasets:

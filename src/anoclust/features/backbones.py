@@ -399,8 +399,10 @@ def resolve_weights(name: str, weights: str | os.PathLike | None = None) -> Path
     spec = _get_spec(name)
     if weights is not None:
         path = Path(weights).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise WeightsError(f"weights file {path} does not exist: check the --weights path")
+        if not path.is_file():
+            raise WeightsError(f"--weights {path} is not a regular file: give the path of a .pth checkpoint")
         return path
     if name in _PACKAGED:
         try:

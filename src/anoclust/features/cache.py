@@ -52,6 +52,7 @@ class FeatureCache:
     def __init__(self, root: str | os.PathLike | None):
         self.root = None if root is None else Path(root)
         self.corrupt: list[Path] = []
+        self.unwritable = False
 
     def key(self, content_digest: str, model_id: str) -> str:
         return hashlib.sha256(f"{model_id}\n{content_digest}".encode()).hexdigest()
@@ -82,12 +83,19 @@ class FeatureCache:
             return None
 
     def put(self, key: str, array: np.ndarray) -> None:
-        if self.root is None:
+        """Store a bag; a cache that cannot be written (read-only, full) only costs speed: one
+        warning, and no further attempts in this run."""
+        if self.root is None or self.unwritable:
             return
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
         payload = buf.getvalue()
-        atomic_write_bytes(self._path(key), _MAGIC + hashlib.sha256(payload).digest() + payload)
+        try:
+            atomic_write_bytes(self._path(key), _MAGIC + hashlib.sha256(payload).digest() + payload)
+        except OSError as exc:
+            self.unwritable = True
+            log.warning("cannot write to the feature cache %s (%s): going on without caching", self.root,
+                        exc.strerror or exc)
 
     def _report_corrupt(self, path: Path) -> None:
         self.corrupt.append(path)

@@ -20,7 +20,7 @@ import torch
 
 from .cache import FeatureCache, file_digest
 from ..errors import ImageReadError
-from ..inputs.decode import load_image
+from ..inputs.decode import load_image, read_size
 from ..progress import progress_bar
 from ..settings import DEFAULTS
 from .aggregate import aggregate_patches
@@ -120,6 +120,11 @@ class PatchExtractor:
 
     def _read(self, path: str, model_id: str, shape: tuple[int, int]):
         """Worker: a cached bag, or a decoded image with the key to store its bag under."""
+        try:
+            # The header first: a huge file that is no image is refused before it is hashed.
+            read_size(path)
+        except ImageReadError as exc:
+            return "error", str(exc), None
         try:
             key = self.cache.key(file_digest(path), model_id) if self.cache.root else None
         except OSError:
@@ -223,7 +228,11 @@ def allocate_bags(
         return np.empty(shape, dtype=np.float16)
     fd, name = tempfile.mkstemp(prefix="anoclust-bags-", suffix=".npy", dir=scratch_dir)
     os.close(fd)
-    bags = np.lib.format.open_memmap(name, mode="w+", dtype=np.float16, shape=shape)
+    try:
+        bags = np.lib.format.open_memmap(name, mode="w+", dtype=np.float16, shape=shape)
+    except BaseException:  # no space, no memory: leave nothing behind
+        os.unlink(name)
+        raise
     log.info("patch bags (%.1f GB) memory-mapped in %s", nbytes / 1e9, name)
     if not keep_file:
         try:

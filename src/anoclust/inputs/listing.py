@@ -269,9 +269,10 @@ def _read_csv(path: Path) -> ImageSet:
         if not r.get("path"):
             raise AnoclustError(f"{path} line {i}: empty 'path'; fill it in or delete the row")
         p = _resolve(base, r["path"])
-        if p in seen:
-            raise AnoclustError(f"{path} line {i}: duplicates line {seen[p]} ({r['path']}); remove one")
-        seen[p] = i
+        same = p.resolve()  # relative and absolute spellings, `..` and links to one file are one file
+        if same in seen:
+            raise AnoclustError(f"{path} line {i} names the same file as line {seen[same]} ({same}); remove one")
+        seen[same] = i
         paths.append(p)
     if not paths:
         raise AnoclustError(f"no images found in {path}: the CSV has a header but no rows")

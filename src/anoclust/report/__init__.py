@@ -13,12 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..atomic import atomic_write_bytes
+from ..errors import AnoclustError
 from .page import render
-from .run import RunData, load_run
+from .run import RunData, load_run, run_data
 from ..progress import progress_bar
 from .thumbs import heat_uri, make_thumb
 
-__all__ = ["RunData", "build_report", "load_run", "write_report"]
+__all__ = ["RunData", "build_report", "load_run", "report_bytes", "run_data", "write_report"]
 
 
 def build_report(run: RunData, thumb_size: int = 128, quiet: bool = True) -> str:
@@ -33,9 +34,16 @@ def build_report(run: RunData, thumb_size: int = 128, quiet: bool = True) -> str
     return render(run, thumbs, heats, thumb_size)
 
 
+def report_bytes(run: RunData, thumb_size: int = 128, quiet: bool = True) -> bytes:
+    """The report as the file's bytes (a name that is not valid UTF-8 shows as U+FFFD)."""
+    return build_report(run, thumb_size, quiet).encode("utf-8", "replace")
+
+
 def write_report(run_dir: str | Path, out: str | Path | None = None, thumb_size: int = 128, quiet: bool = True) -> Path:
     """Write (atomically) the report of the run in `run_dir`; returns the file's path."""
-    run = load_run(run_dir)
     out = Path(out) if out is not None else Path(run_dir) / "report.html"
-    atomic_write_bytes(out, build_report(run, thumb_size, quiet).encode("utf-8"))
+    if out.is_dir():
+        raise AnoclustError(f"--out {out} is a folder: give the report's file name, e.g. {out / 'report.html'}")
+    run = load_run(run_dir)
+    atomic_write_bytes(out, report_bytes(run, thumb_size, quiet))
     return out

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
@@ -12,7 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ..clustering import cluster_centres
+from ..settings import NORMALIZATIONS
 from ..space import EmbeddingSpace
+from ..atomic import read_regular
 from ..errors import AnoclustError
 from ..labels import NORMAL
 
@@ -85,49 +89,109 @@ class RunData:
         ]
 
     def resolve(self, path: str) -> Path:
-        """An image's file: as recorded, else relative to the run's input folder."""
+        """An image's file: paths are recorded as given, relative to the folder the run was started
+        in (config.json's `cwd`), whatever folder the report is built from."""
         p = Path(path)
-        if p.is_absolute() or p.exists():
+        if p.is_absolute():
             return p
-        base = Path(self.config.get("input", "."))
-        return (base if base.is_dir() else base.parent) / p
+        if "cwd" in self.config:
+            return Path(self.config["cwd"]) / p
+        base = Path(self.config.get("input", "."))  # runs written before `cwd` was recorded
+        return p if p.exists() else (base if base.is_dir() else base.parent) / p
+
+
+# Bounds for reading a run folder: a config or metrics file is a few kB, embeddings.npz holds
+# float arrays of every image (about 10 kB per image at the defaults).
+MAX_JSON_BYTES = 1 << 20
+MAX_TABLE_BYTES = 1 << 31
 
 
 def load_run(folder: str | Path) -> RunData:
+    """Read and check a run folder; a damaged one is refused with one line saying what is wrong."""
     folder = Path(folder)
     missing = [name for name in REQUIRED if not (folder / name).is_file()]
     if missing:
         raise AnoclustError(f"{folder} is not a finished anoclust run: {', '.join(missing)} missing")
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        metrics_file = folder / "metrics.json"
-        metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else None
-        with np.load(folder / "embeddings.npz", allow_pickle=False) as npz:
+        config = _json(folder / "config.json")
+        metrics = _json(folder / "metrics.json") if (folder / "metrics.json").is_file() else None
+        npz_bytes = read_regular(folder / "embeddings.npz", MAX_TABLE_BYTES)
+        with np.load(io.BytesIO(npz_bytes), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in ("paths", "labels", "embeddings", "weights", "scores", "grid")}
-        with open(folder / "assignments.csv", newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, ValueError, KeyError) as exc:
-        raise AnoclustError(f"cannot read the run in {folder}: {exc}") from None
-    paths = [str(p) for p in arrays["paths"]]
+        text = read_regular(folder / "assignments.csv", MAX_TABLE_BYTES).decode("utf-8", "surrogateescape")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise AnoclustError(f"cannot read the run in {folder}: {exc}; re-run anoclust cluster") from None
+    problem = _check(config, arrays, rows)
+    if problem:
+        raise AnoclustError(f"the run in {folder} is damaged ({problem}); re-run anoclust cluster")
     truth = None
     if rows and "label" in rows[0]:
         by_path = {r["path"]: r["label"] for r in rows}
-        truth = [by_path.get(p, "") for p in paths]
-    labels = arrays["labels"]
+        truth = [by_path.get(str(p), "") for p in arrays["paths"]]
+    if metrics is not None and metrics.get("run_id") != config.get("run_id"):
+        metrics = None  # another run's scores: never shown as this run's
+    return run_data(folder, config, metrics, [str(p) for p in arrays["paths"]], arrays["labels"], truth,
+                    arrays["embeddings"], arrays["weights"], arrays["scores"], tuple(int(g) for g in arrays["grid"]))
+
+
+def run_data(folder: Path, config: dict, metrics: dict | None, paths: list[str], labels: np.ndarray,
+             truth: list[str] | None, embeddings: np.ndarray, weights: np.ndarray, scores: np.ndarray,
+             grid: tuple[int, int]) -> RunData:
+    """A RunData from a run's arrays (as the run folder holds them; the job builds its report
+    from them before the folder's files are in place)."""
     keep = np.flatnonzero((labels >= 0) | (labels == NORMAL))
     if not (labels >= 0).any():
         raise AnoclustError(f"the run in {folder} has no clustered images")
-    max_scores = np.nan_to_num(arrays["scores"][keep].astype(np.float64), nan=-np.inf).max(1)
+    max_scores = np.nan_to_num(np.asarray(scores[keep], dtype=np.float64), nan=-np.inf).max(1)
     max_scores[np.isneginf(max_scores)] = np.nan  # no scores (uniform weighting)
     return RunData(
-        folder=folder,
+        folder=Path(folder),
         paths=[paths[i] for i in keep],
-        clusters=np.asarray(arrays["labels"][keep], dtype=np.int64),
+        clusters=np.asarray(labels[keep], dtype=np.int64),
         truth=None if truth is None else [truth[i] for i in keep],
-        embeddings=np.asarray(arrays["embeddings"][keep], dtype=np.float64),
-        weights=np.asarray(arrays["weights"][keep], dtype=np.float32),
+        embeddings=np.asarray(embeddings[keep], dtype=np.float64),
+        weights=np.asarray(weights[keep], dtype=np.float32),
         max_scores=max_scores,
-        grid=(int(arrays["grid"][0]), int(arrays["grid"][1])),
+        grid=(int(grid[0]), int(grid[1])),
         config=config,
         metrics=metrics,
     )
+
+
+def _json(path: Path) -> dict:
+    value = json.loads(read_regular(path, MAX_JSON_BYTES).decode("utf-8"))
+    if not isinstance(value, dict):
+        raise ValueError(f"{path.name} holds a {type(value).__name__}, not an object")
+    return value
+
+
+def _check(config: dict, a: dict, rows: list[dict]) -> str | None:
+    """What is wrong with a run folder's contents, or None."""
+    resolved = config.get("resolved", {})
+    if not isinstance(resolved, dict) or not isinstance(config.get("settings", {}), dict):
+        return "config.json: 'settings' and 'resolved' must be objects"
+    if resolved.get("normalize", "none") not in NORMALIZATIONS:
+        return f"config.json: unknown normalisation {resolved.get('normalize')!r}"
+    components = resolved.get("n_components", 0)
+    if not (isinstance(components, int) and components >= 0):
+        return f"config.json: n_components must be a whole number, got {components!r}"
+    n = len(a["paths"])
+    grid = a["grid"]
+    if grid.shape != (2,) or not np.issubdtype(grid.dtype, np.integer) or (grid < 1).any():
+        return f"embeddings.npz: grid must be two positive whole numbers, got {grid.tolist()}"
+    m = int(grid[0]) * int(grid[1])
+    shapes = {"labels": (n,), "weights": (n, m), "scores": (n, m)}
+    for name, shape in shapes.items():
+        if a[name].shape != shape:
+            return f"embeddings.npz: {name} has shape {a[name].shape}, expected {shape} for {n} images on a {grid.tolist()} grid"
+    if a["embeddings"].ndim != 2 or len(a["embeddings"]) != n:
+        return f"embeddings.npz: embeddings has shape {a['embeddings'].shape}, expected ({n}, D)"
+    if a["paths"].dtype.kind != "U" or not np.issubdtype(a["labels"].dtype, np.integer):
+        return "embeddings.npz: paths must be text and labels whole numbers"
+    kept = (a["labels"] >= 0) | (a["labels"] == NORMAL)
+    if not np.isfinite(a["embeddings"][kept]).all() or not np.isfinite(a["weights"][kept]).all():
+        return "embeddings.npz: embeddings or weights hold NaN or infinite values"
+    if rows and "path" not in rows[0]:
+        return "assignments.csv has no 'path' column"
+    return None

@@ -12,6 +12,7 @@ make patches vary are then discounted in the interior as well.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -24,6 +25,8 @@ from .nearest import as_tensor, in_threads, min_sq_dist, preparer
 class ReferenceState:
     bank: np.ndarray  # (P, D) float16 normal patches, in the features' own space
     whitening: Whitening | None = None  # fitted on the normal patches; applied to patches and embeddings
+    # the arrays' shapes in a saved model (M patches of D features; other letters: any size)
+    SHAPES: ClassVar[dict] = {"bank": "PD", "whitening.mean": "D", "whitening.matrix": "DD"}
 
 
 class ReferenceWeighting(ScoredWeighting):

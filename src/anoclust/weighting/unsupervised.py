@@ -17,6 +17,7 @@ the fitted images were scored against K others; a saved bag identical to the new
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -36,6 +37,8 @@ LOCAL_PEAK = 4.5
 class UnsupervisedState:
     sampled_bags: np.ndarray  # (K, M, D) float16: the fitted images new images are compared with
     embedding_whitening: Whitening | None = None  # within-image whitening of the embeddings
+    SHAPES: ClassVar[dict] = {"sampled_bags": "KMD", "embedding_whitening.mean": "D",
+                              "embedding_whitening.matrix": "DD"}
 
 
 class UnsupervisedWeighting(ScoredWeighting):
