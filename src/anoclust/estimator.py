@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
 from .errors import AnoclustError
-from .fit import Assignment, Model, Resolved, assign_bags, fit_bags
+from .fit import Assignment, Model, Resolved, assign_bags, fit_bags, fit_labelled
 from .labels import UNREADABLE
 from .settings import DEFAULTS, METHOD_SETTINGS, Params, validate
 
@@ -33,7 +33,8 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
     skipped_ ((path, reason) of unreadable images), model_ (anoclust.fit.Model: what placing
     new images needs), and what each "auto" setting resolved to: weighting_, method_,
     embed_taps_, embed_from_, normalize_, n_components_, n_clusters_, score_peak_,
-    normal_threshold_, k_diagnostics_. New images: predict / assign; save / load_model.
+    normal_threshold_, k_diagnostics_; cluster_names_ (the labels' names when fitted with y, else
+    None). New images: predict / assign; save / load_model.
     """
 
     def __init__(self, **params):
@@ -67,14 +68,21 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         return ex.bags, ex.ok, ex.skipped, (ex.weights_sha256, [t.name for t in extractor.model.feature_info])
 
     def fit(self, X: PathsOrBags, y=None, normal: PathsOrBags | None = None) -> "AnomalyClustering":
+        """Cluster X; with y (one label per item of X), the clusters are those labels instead
+        (anoclust.fit.fit_labelled: items labelled "normal" join the normal references)."""
         has_normals = normal is not None and len(normal) > 0
         params = self._params(has_normals)
+        if y is not None and len(y) != len(X):
+            raise AnoclustError(f"y has {len(y)} labels for {len(X)} images: give one label per image")
         bags, ok, skipped, identity = self._bags(X, params, "images")
         normal_bags = None
         if has_normals:
             normal_bags, _, normal_skipped, _ = self._bags(normal, params, "normal images")
             skipped = skipped + normal_skipped
-        fitted = fit_bags(bags, normal_bags, params)
+        if y is None:
+            fitted = fit_bags(bags, normal_bags, params)
+        else:
+            fitted = fit_labelled(bags, [y[i] for i in ok], normal_bags, params)
         if identity is not None:
             fitted.model.weights_sha256, fitted.model.taps = identity
         self._set_model(fitted.model)
@@ -93,6 +101,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         for f in dataclasses.fields(Resolved):
             setattr(self, f"{f.name}_", getattr(model.resolved, f.name))
         self.cluster_centers_ = model.cluster_centers
+        self.cluster_names_ = model.cluster_names
 
     def fit_predict(self, X: PathsOrBags, y=None, normal: PathsOrBags | None = None) -> np.ndarray:
         return self.fit(X, y, normal=normal).labels_

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from .choose_k import choose_k
-from .clustering import cluster_centres, cluster_embeddings
+from .clustering import cluster_centres, cluster_embeddings, relabel_by_size
 from .errors import AnoclustError
 from .features.backbones import deepest_tap_channels
 from .labels import NORMAL
@@ -47,7 +48,7 @@ class Resolved:
     """What every "auto" setting became in one fit (config.json and model.json record it)."""
 
     weighting: str
-    method: str
+    method: str  # a clustering method, or "labels" (fit_labelled)
     embed_taps: str  # "all" or "deepest"
     embed_from: int  # first patch-feature column the embedding keeps
     normalize: str
@@ -73,6 +74,7 @@ class Model:
     patch_shape: tuple[int, int]  # (M, D) of the bags
     weights_sha256: str | None = None  # the backbone's weights, when the fit extracted them
     taps: list[str] | None = None
+    cluster_names: list[str] | None = None  # the user's names of clusters 0..k-1 (fit_labelled)
 
 
 @dataclass
@@ -170,19 +172,29 @@ def cluster(embeddings: np.ndarray, weighting: Weighting, normalize: str, params
     if k == "auto":
         k, diagnostics = choose_k(EmbeddingSpace(normalize, embeddings)(embeddings), params.k_max, method=method,
                                   random_state=params.random_state)
+    space, components = clustering_space(embeddings, weighting, normalize, params, int(k))
+    full = space.normalized(embeddings)
+    labels = cluster_embeddings(space.project(full), int(k), method, params.random_state)
+    return _calibrated(space, full, labels, method, components, diagnostics)
+
+
+def clustering_space(embeddings: np.ndarray, weighting: Weighting, normalize: str, params: Params,
+                     k: int) -> tuple[EmbeddingSpace, int]:
+    """The space k clusters are found (or given) in, and its number of principal axes."""
     components = params.n_components
     if components == "auto":
         components = COMPONENTS_PER_CLUSTER * k if weighting.projects else 0
     components = max(0, min(int(components), embeddings.shape[0] - 1, embeddings.shape[1]))
-    space = EmbeddingSpace(normalize, embeddings, components)
-    full = space.normalized(embeddings)
-    x = space.project(full)
-    labels = cluster_embeddings(x, int(k), method, params.random_state)
+    return EmbeddingSpace(normalize, embeddings, components), components
+
+
+def _calibrated(space: EmbeddingSpace, full: np.ndarray, labels: np.ndarray, method: str, components: int,
+                diagnostics: dict | None) -> Clustering:
     # A new defect type differs from the known ones in directions the projection onto the known
     # clusters' principal axes drops, so the unknown test measures before it.
     novelty = cluster_centres(full, labels)
-    return Clustering(labels, space, method, components, diagnostics, cluster_centres(x, labels), novelty,
-                      calibrate_thresholds(full, labels, novelty))
+    return Clustering(labels, space, method, components, diagnostics, cluster_centres(space.project(full), labels),
+                      novelty, calibrate_thresholds(full, labels, novelty))
 
 
 # ---- fit and assign -----------------------------------------------------------------------
@@ -192,6 +204,52 @@ def fit_bags(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params,
              scorer: Scorer | None = None) -> Fit:
     """Cluster patch bags (N, M, D); normal_bags (R, M, D) are defect-free references or None."""
     check_count(len(bags), params)
+    return _fit(bags, normal_bags, params, scorer)
+
+
+# The label of images a user marked as not a defect (the report's labels.csv, `fit --from-labels`).
+NORMAL_LABEL = "normal"
+
+
+def fit_labelled(bags: np.ndarray, names: list[str], normal_bags: np.ndarray | None, params: Params,
+                 scorer: Scorer | None = None) -> Fit:
+    """A model whose clusters are the user's labels: the same weighting, description and space as
+    a clustering fit, with centres and unknown thresholds from the labelled images. Images labelled
+    `normal` join the normal references; with normal references and no normal_threshold set, the
+    threshold is calibrated ("auto"), so new normal images come back as `normal`."""
+    names = [str(n) for n in names]
+    if len(names) != len(bags):
+        raise AnoclustError(f"{len(names)} labels for {len(bags)} images: give one label per image")
+    is_normal = np.array([n == NORMAL_LABEL for n in names], dtype=bool)
+    if is_normal.all():
+        raise AnoclustError("every image is labelled normal: label at least one defect type")
+    if is_normal.any():
+        extra = np.asarray(bags[is_normal])
+        normal_bags = extra if normal_bags is None or len(normal_bags) == 0 else np.concatenate([normal_bags, extra])
+    defects = [n for n, z in zip(names, is_normal) if not z]
+    codes = relabel_by_size(np.unique(defects, return_inverse=True)[1])  # 0 the largest, as when clustering
+    kinds = [defects[int(np.flatnonzero(codes == c)[0])] for c in range(int(codes.max()) + 1)]
+    if (params.normal_threshold is None and params.weighting in ("auto", "reference") and normal_bags is not None
+            and len(normal_bags) > 1):
+        params = dataclasses.replace(params, normal_threshold="auto")
+    fitted = _fit(np.asarray(bags[~is_normal]), normal_bags, params, scorer, given=codes)
+    fitted.model.cluster_names = kinds
+    labels = np.full(len(bags), NORMAL, dtype=np.int64)
+    labels[~is_normal] = fitted.labels
+    return Fit(fitted.model, labels, _rows_back(fitted.embeddings, is_normal), _rows_back(fitted.weights, is_normal),
+               None if fitted.scores is None else _rows_back(fitted.scores, is_normal))
+
+
+def _rows_back(values: np.ndarray, is_normal: np.ndarray) -> np.ndarray:
+    """Rows of the labelled defect images back among all rows; NaN for the normal ones."""
+    out = np.full((len(is_normal),) + values.shape[1:], np.nan, dtype=values.dtype)
+    out[~is_normal] = values
+    return out
+
+
+def _fit(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params, scorer: Scorer | None,
+         given: np.ndarray | None = None) -> Fit:
+    """The stages in order; `given`: labels 0..k-1 of the images instead of clustering them."""
     if normal_bags is not None and len(normal_bags) == 0:
         log.warning("none of the normal images could be read: clustering without them")
         normal_bags = None
@@ -207,13 +265,18 @@ def fit_bags(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params,
     threshold = resolve_normal_threshold(params.normal_threshold, weighting, normal_bags)
     desc = describe(weighting, bags, scores, params)
     normals = np.zeros(len(bags), dtype=bool)
-    if threshold is not None:
+    if threshold is not None and given is None:
         normals = np.nanmax(scores, 1) < threshold
         if normals.all():
             raise AnoclustError(f"all {len(bags)} images score below the normal threshold {threshold:.4g} and were "
                                 "set apart as normal: nothing is left to cluster")
         check_count(int((~normals).sum()), params, "left after setting normal images apart")
-    found = cluster(desc.embeddings[~normals], weighting, desc.normalize, params)
+    if given is None:
+        found = cluster(desc.embeddings[~normals], weighting, desc.normalize, params)
+    else:
+        given = np.asarray(given)[order]
+        space, components = clustering_space(desc.embeddings, weighting, desc.normalize, params, int(given.max()) + 1)
+        found = _calibrated(space, space.normalized(desc.embeddings), given, "labels", components, None)
     labels = np.full(len(bags), NORMAL, dtype=np.int64)
     labels[~normals] = found.labels
 

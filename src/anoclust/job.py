@@ -17,7 +17,7 @@ from . import __version__
 from .distributed import open_engine
 from .errors import AnoclustError
 from .features.extract import EmbeddingConfig, PatchExtractor
-from .fit import Fit, check_count, fit_bags
+from .fit import Fit, check_count, fit_bags, fit_labelled
 from .inputs import ImageSet, read_input, read_path_list
 from .labels import cluster_name
 from .metrics import clustering_scores
@@ -70,8 +70,10 @@ def load_images(input_path: str | Path, options: RunOptions) -> ImageSet:
     return images.sorted()
 
 
-def run_clustering(images: ImageSet, params: Params, options: RunOptions, engine=None) -> RunResult:
-    """Embed, weight and cluster an image set (no files written); engine: a distributed.DaskEngine."""
+def run_clustering(images: ImageSet, params: Params, options: RunOptions, engine=None,
+                   from_labels: bool = False) -> RunResult:
+    """Embed, weight and cluster an image set (no files written); engine: a distributed.DaskEngine.
+    from_labels: the clusters are the images' labels (fit.fit_labelled)."""
     extractor = options.extractor(params)
     extract = extractor.extract if engine is None else partial(engine.extract, extractor)
     ex = extract(images.paths, desc="images")
@@ -87,7 +89,11 @@ def run_clustering(images: ImageSet, params: Params, options: RunOptions, engine
             len(skipped),
             "; ".join(f"{p} ({why})" for p, why in skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
         )
-    fitted = fit_bags(ex.bags, normal_bags, params, scorer=None if engine is None else engine.scores)
+    scorer = None if engine is None else engine.scores
+    if from_labels:
+        fitted = fit_labelled(ex.bags, [images.labels[i] for i in ex.ok], normal_bags, params, scorer)
+    else:
+        fitted = fit_bags(ex.bags, normal_bags, params, scorer)
     fitted.model.weights_sha256 = ex.weights_sha256
     fitted.model.taps = [t.name for t in extractor.model.feature_info]
     paths = [str(images.paths[i]) for i in ex.ok]
@@ -109,10 +115,15 @@ def cluster_input(
     options: RunOptions,
     save_model: str | Path | None = None,
     write_results: bool = True,
+    from_labels: bool = False,
 ) -> RunResult:
-    """The `cluster` job; write_results=False (`fit`) writes only the model to save_model."""
+    """The `cluster` job; write_results=False (`fit`) writes only the model to save_model;
+    from_labels: the clusters are the input's labels (`fit --from-labels`)."""
     out = Path(out)
     images = load_images(input_path, options)
+    if from_labels and images.labels is None:
+        raise AnoclustError(f"--from-labels needs a label for every image: {input_path} has none (give a CSV with "
+                            "a 'label' column, e.g. the report's labels.csv, or one subfolder per label)")
     validate(asdict(params), has_normals=bool(images.normals))  # before any image is read
     protected = protected_folders(Path(input_path), images, options.normal)
     check_out_dir(out, protected, options.force)
@@ -122,9 +133,10 @@ def cluster_input(
         check_out_dir(Path(save_model), protected, options.force, flag="--save-model")
     if options.scratch:
         check_scratch(Path(options.scratch), protected, options.force)
-    check_count(len(images.paths), params, f"in {input_path}")
+    if not from_labels:
+        check_count(len(images.paths), params, f"in {input_path}")
     with open_engine(options.workers, options.dask, options.scratch, options.quiet) as engine:
-        result = run_clustering(images, params, options, engine=engine)
+        result = run_clustering(images, params, options, engine=engine, from_labels=from_labels)
     if write_results:
         write_run(result, params, options, out, input_path)
     if save_model is not None:

@@ -6,8 +6,11 @@ UNREADABLE = -1  # the file could not be read (listed in skipped.csv)
 NORMAL = -2  # set apart as normal by the normal threshold, not clustered
 
 
-def cluster_name(label: int, unknown: bool = False) -> str:
-    """assignments.csv's cluster column: the number, `normal` (set apart) or `unknown` (too far)."""
+def cluster_name(label: int, unknown: bool = False, names: list[str] | None = None) -> str:
+    """assignments.csv's cluster column: the number (or the user's name of the cluster), `normal`
+    (set apart) or `unknown` (too far from every cluster)."""
     if label == NORMAL:
         return "normal"
-    return "unknown" if unknown else str(int(label))
+    if unknown:
+        return "unknown"
+    return names[label] if names else str(int(label))

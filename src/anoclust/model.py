@@ -69,6 +69,7 @@ def save_model(model: Model, path: str | os.PathLike) -> Path:
             "normal_threshold": model.resolved.normal_threshold,
         },
         "weighting_state": sorted(state),
+        "cluster_names": model.cluster_names,
     })
     return out
 
@@ -139,6 +140,9 @@ def _model(meta: dict, arrays: dict) -> Model:
             "taps must be a list of names")
     _expect(meta["weights_sha256"] is None or isinstance(meta["weights_sha256"], str), "weights_sha256 must be text")
     k, e = resolved.n_clusters, d - resolved.embed_from
+    names = meta["cluster_names"]
+    _expect(names is None or (isinstance(names, list) and len(names) == k and all(isinstance(n, str) for n in names)),
+            f"cluster_names must be {k} names or null")
     _expect(e >= 1, f"embed_from {resolved.embed_from} leaves no feature of {d}")
     centres = {name: _float_array(arrays, name) for name in _CENTRES}
     fitted = centres["fit_embeddings"]
@@ -170,6 +174,7 @@ def _model(meta: dict, arrays: dict) -> Model:
         patch_shape=(m, d),
         weights_sha256=meta["weights_sha256"],
         taps=meta["taps"],
+        cluster_names=names,
         **centres,
     )
 
@@ -179,7 +184,7 @@ def _typed_resolved(r) -> dict:
     names = {f.name for f in dataclasses.fields(Resolved)}
     _expect(set(r) == names, f"resolved must have exactly the keys {', '.join(sorted(names))}")
     checks = {
-        "weighting": r["weighting"] in WEIGHTINGS, "method": r["method"] in METHODS,
+        "weighting": r["weighting"] in WEIGHTINGS, "method": r["method"] in METHODS + ("labels",),
         "embed_taps": r["embed_taps"] in EMBED_TAPS, "embed_from": _whole(r["embed_from"], 0),
         "normalize": r["normalize"] in NORMALIZATIONS, "n_components": _whole(r["n_components"], 0),
         "n_clusters": _whole(r["n_clusters"], 1), "score_peak": r["score_peak"] is None or _real(r["score_peak"]),

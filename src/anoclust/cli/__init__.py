@@ -15,7 +15,7 @@ import warnings
 from .. import __version__
 from ..errors import AnoclustError
 
-COMMANDS = ("cluster", "fit", "assign", "demo", "evaluate", "report")
+COMMANDS = ("cluster", "fit", "assign", "export", "report", "evaluate", "demo")
 
 
 class _Parser(argparse.ArgumentParser):

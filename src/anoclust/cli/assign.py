@@ -1,22 +1,26 @@
 """`anoclust assign MODEL INPUT --out DIR`: place new images in a saved model's clusters.
 
-assignments.csv: path, cluster (the nearest cluster, `unknown` when farther from it than the
-model's calibrated threshold, `normal` when below the model's normal threshold), nearest_cluster,
-label (when the input has labels), distance to the nearest centre, largest patch score.
+assignments.csv: path, cluster (the nearest cluster, by name for a model fitted from labels,
+`unknown` when farther from it than the model's calibrated threshold, `normal` when below the
+model's normal threshold), nearest_cluster, label (when the input has labels), distance to the
+nearest centre, largest patch score. config.json records the model, the input and the working
+folder the relative paths start from.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 
+from .. import __version__
 from ..estimator import load_model
 from ..features.cache import default_cache_dir
 from ..inputs import LAYOUTS, read_input
 from ..labels import NORMAL, UNREADABLE, cluster_name
 from ..job import protected_folders
-from ..outputs import all_or_nothing, check_out_dir, write_csv
+from ..outputs import all_or_nothing, check_out_dir, write_csv, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     if args.cache:
         check_out_dir(Path(args.cache), protected, args.force, flag="--cache")
     result = est.assign([str(p) for p in images.paths])
-    rows = _write(out, images, result)
+    rows = _write(out, images, result, est.cluster_names_, {
+        "anoclust_version": __version__, "model": str(Path(args.model).resolve()),
+        "input": str(Path(args.input).resolve()), "cwd": os.getcwd()})
     n_unknown = sum(r[1] == "unknown" for r in rows)
     n_normal = sum(r[1] == "normal" for r in rows)
     print(f"assigned {len(rows)} images: {len(rows) - n_unknown - n_normal} to clusters, {n_unknown} unknown, "
@@ -55,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 @all_or_nothing
-def _write(out: Path, images, result) -> list[list]:
+def _write(out: Path, images, result, names: list[str] | None, config: dict) -> list[list]:
     out.mkdir(parents=True, exist_ok=True)
     labelled = images.labels is not None
     header = ["path", "cluster", "nearest_cluster"] + (["label"] if labelled else []) + ["distance", "max_patch_score"]
@@ -64,10 +70,12 @@ def _write(out: Path, images, result) -> list[list]:
         label = int(result.labels[i])
         if label == UNREADABLE:
             continue
-        nearest = "" if label == NORMAL else label
-        row = [str(p), cluster_name(label, bool(result.unknown[i])), nearest] + ([images.labels[i]] if labelled else [])
+        nearest = "" if label == NORMAL else cluster_name(label, names=names)
+        row = [str(p), cluster_name(label, bool(result.unknown[i]), names), nearest]
+        row += [images.labels[i]] if labelled else []
         dist, score = result.distances[i], result.max_scores[i]
         rows.append(row + ["" if math.isnan(dist) else f"{dist:.6g}", "" if math.isnan(score) else f"{score:.6g}"])
     write_csv(out / "assignments.csv", header, rows)
     write_csv(out / "skipped.csv", ["path", "reason"], result.skipped)
+    write_json(out / "config.json", config)  # `cwd`: what the relative paths are relative to
     return rows
