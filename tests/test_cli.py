@@ -31,7 +31,7 @@ def test_cluster_mvtec_layout_end_to_end(mvtec_category, tmp_path):
     assert config["resolved"]["weighting"] == "reference" and config["layout"] == "mvtec"
     assert config["weights_sha256"].startswith("b0353104")
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"nmi", "ari", "f1", "n_images", "n_clusters"}
+    assert set(metrics) == {"nmi", "ari", "f1", "n_images", "n_clusters", "run_id"}
     assert metrics["nmi"] > 0.8
     npz = np.load(out / "embeddings.npz")
     assert npz["embeddings"].shape[0] == len(rows)

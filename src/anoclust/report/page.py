@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Sequence
 from html import escape
 from pathlib import PurePath
@@ -9,18 +12,78 @@ from pathlib import PurePath
 import numpy as np
 
 from .. import __version__
+from ..labels import cluster_name
 from ..metrics import contingency, hungarian_match
 from .assets import CSS, JS
-from .plots import LINKAGES, cluster_colour, dendrogram_svg, map_svg, pca_2d
+from .plots import LINKAGES, PALETTE, cluster_colour, dendrogram_svg, map_svg, pca_2d
 from .run import RunData
 from .thumbs import Thumb
 
 N_TYPICAL = 8  # members shown under "most typical" before the rest of the cluster
 MAX_TREE = 6000  # scipy's linkage keeps all pairwise distances: 6,000 images take 144 MB
+# A grid of thumbnails: a list the reviewer selects images in (see the script in assets.py).
+GRID = '<div class="grid" role="listbox" aria-multiselectable="true" aria-label="images">'
+
+# The review controls: hidden until the script has set them up (they do nothing without it).
+REVIEW_BAR = (
+    '<div class="review" id="review" hidden>'
+    '<span id="sel-count" aria-live="polite">0 selected</span>'
+    '<label>move to <select id="move-target"></select></label>'
+    '<button type="button" id="move">Move</button>'
+    '<button type="button" id="move-new">New cluster</button>'
+    '<button type="button" id="mark-nodefect">Not a defect</button>'
+    '<button type="button" id="mark-exclude">Exclude</button>'
+    '<span class="sep"></span>'
+    '<button type="button" id="undo" disabled>Undo</button>'
+    '<button type="button" id="download">Download labels.csv</button>'
+    '<button type="button" id="reset">Reset</button>'
+    '<span class="hint" title="Click selects an image, Ctrl/Cmd-click adds or removes one, Shift-click '
+    "selects a range. Keys on an image: arrows move, Space selects, Shift+arrows extend, Escape clears, "
+    'Ctrl/Cmd+A selects the cluster, N moves the selection to a new cluster, D marks it not a defect, X '
+    'excludes it, Ctrl/Cmd+Z undoes.">keys</span>'
+    '<span id="review-status" role="status"></span>'
+    "</div>"
+)
 
 
 def _name(path: str) -> str:
     return PurePath(path).name
+
+
+def run_key(run: RunData) -> str:
+    """Identifies a run's clustering for the page's saved review edits (localStorage is shared by
+    every file:// page): the first 16 hex digits of SHA-256 over the image paths as recorded and
+    their clusters as in assignments.csv. A rebuilt report of the same run finds the same edits."""
+    items = [[p, cluster_name(int(c))] for p, c in zip(run.paths, run.clusters)]
+    return hashlib.sha256(json.dumps(items).encode("ascii")).hexdigest()[:16]
+
+
+def _attr(text: str) -> str:
+    """Text for a double-quoted attribute; a carriage return survives as a character reference
+    (the HTML parser would turn a literal one into a line feed)."""
+    return escape(text, quote=True).replace("\r", "&#13;")
+
+
+def _path_attrs(path: str) -> str:
+    """data-path: the file's absolute path, for the labels.csv the page writes. A name that is not
+    valid UTF-8 (kept as surrogate escapes) cannot be page text: its bytes go in data-path-bytes
+    (hex), which the page writes into the CSV unchanged."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(path)
+        return f'data-path="{_attr(raw.decode("utf-8", "replace"))}" data-path-bytes="{raw.hex()}"'
+    return f'data-path="{_attr(path)}"'
+
+
+def _review_data(run: RunData) -> str:
+    """The clustering the review starts from, for the page's script (JSON: numbers and names only)."""
+    data = {
+        "clusters": [int(c) if c >= 0 else cluster_name(int(c)) for c in run.clusters],
+        "palette": list(PALETTE),
+    }
+    text = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    return f'<script type="application/json" id="review-data">{text}</script>'
 
 
 def render(run: RunData, thumbs: Sequence[Thumb], heats: Sequence[str], thumb_size: int = 128) -> str:
@@ -53,9 +116,10 @@ def render(run: RunData, thumbs: Sequence[Thumb], heats: Sequence[str], thumb_si
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f'<meta name="generator" content="anoclust {escape(__version__)}">'
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body style=\"--t:{int(thumb_size)}px\">\n"
+        f"<title>{escape(title)}</title><style>{CSS}</style></head>"
+        f'<body data-run="{run_key(run)}" style="--t:{int(thumb_size)}px">\n'
         + "\n".join(body)
-        + f"\n<script>{JS}</script></body></html>\n"
+        + f"\n{_review_data(run)}\n<script>{JS}</script></body></html>\n"
     )
 
 
@@ -128,9 +192,11 @@ def _toolbar(members: list[np.ndarray], n_normal: int) -> str:
     return (
         '<nav class="toolbar"><label class="switch"><input type="checkbox" id="heat-switch">'
         "heat map of patch weights</label>"
-        f'<span>clusters:</span> {links}'
+        f'<span>clusters:</span> <span id="cluster-links">{links}'
         + (f' <a href="#normal">normal ({n_normal})</a>' if n_normal else "")
-        + ' <a href="#overview">map</a></nav>'
+        + '</span> <a href="#overview">map</a>'
+        + REVIEW_BAR
+        + "</nav>"
     )
 
 
@@ -178,25 +244,26 @@ def _cluster(run: RunData, c: int, idx: np.ndarray, majority: str | None, odd, t
         note = f"Majority label <b>{escape(majority)}</b> ({share} of {n}); {others}. {note}"
     typical, rest = idx[:N_TYPICAL], idx[N_TYPICAL:]
     parts = [
-        f'<section class="cluster" id="cluster-{c}" style="--c:{cluster_colour(c)}">{head}'
-        f'<p class="note">{note}</p><h3>Most typical</h3><div class="grid">',
+        f'<section class="cluster" id="cluster-{c}" data-g="{c}" style="--c:{cluster_colour(c)}">{head}'
+        f'<p class="note">{note}</p><div class="part"><h3>Most typical</h3>{GRID}',
         *(_thumb(run, i, odd[i], thumbs[i], heats[i]) for i in typical),
-        "</div>",
+        "</div></div>",
     ]
     if len(rest):
-        parts += ["<h3>All other members</h3><div class=\"grid\">"]
+        parts += [f"<div class=\"part\"><h3>All other members</h3>{GRID}"]
         parts += [_thumb(run, i, odd[i], thumbs[i], heats[i]) for i in rest]
-        parts.append("</div>")
+        parts.append("</div></div>")
     parts.append("</section>")
     return "".join(parts)
 
 
 def _normal_set(run: RunData, idx: np.ndarray, thumbs, heats) -> str:
     return (
-        f'<section class="normal-set" id="normal"><h2>Set apart as normal<span class="size">{len(idx)} '
-        f'image{"s" if len(idx) != 1 else ""}</span></h2><p class="note">Largest patch score below the '
+        f'<section class="normal-set" id="normal"><h2>Set apart as normal<span class="size">'
+        f'{len(idx)} image{"s" if len(idx) != 1 else ""}</span></h2><p class="note">Largest patch score below the '
         "normal threshold, so not clustered; the least clearly normal (largest score) first.</p>"
-        '<div class="grid">' + "".join(_thumb(run, i, False, thumbs[i], heats[i]) for i in idx) + "</div></section>"
+        f'<div class="part">{GRID}' + "".join(_thumb(run, i, False, thumbs[i], heats[i]) for i in idx)
+        + "</div></div></section>"
     )
 
 
@@ -207,7 +274,8 @@ def _thumb(run: RunData, i: int, odd: bool, thumb: Thumb, heat: str) -> str:
     if odd:
         tip += "\nlabel differs from the cluster's majority"
     return (
-        f'<figure class="thumb{" odd" if odd else ""}" id="img-{i}" title="{escape(tip)}">'
+        f'<figure class="thumb{" odd" if odd else ""}" id="img-{i}" title="{_attr(tip)}" data-i="{i}" '
+        f'{_path_attrs(os.path.abspath(run.resolve(path)))} tabindex="-1" role="option" aria-selected="false">'
         f'<div class="frame"><div class="wrap"><img class="pic" src="{thumb.uri}" width="{thumb.width}" '
         f'height="{thumb.height}" alt="{escape(_name(path))}" loading="lazy" decoding="async">'
         f'<img class="heat" src="{heat}" alt="" loading="lazy" decoding="async"></div></div>'
