@@ -17,7 +17,7 @@ def test_default_criterion_finds_separated_groups(k):
     x, _ = blobs(k)
     chosen, diag = choose_k(x, k_max=10)
     assert chosen == k
-    assert diag["criterion"] == "eigengap" and diag["ks"] == list(range(2, 11))
+    assert diag["criterion"] == "knee" and diag["ks"] == list(range(2, 11))
 
 
 @pytest.mark.parametrize("criterion", K_CRITERIA)
@@ -52,6 +52,6 @@ def test_estimator_auto_is_the_default_and_sets_n_clusters():
     bags = np.repeat(x[:, None, :], 4, axis=1).astype(np.float32)  # identical patches: embedding = x
     est = AnomalyClustering(weighting="uniform").fit(bags)
     assert est.n_clusters == "auto" and est.n_clusters_ == 4
-    assert est.k_diagnostics_["criterion"] == "eigengap"
+    assert est.k_diagnostics_["criterion"] == "knee"
     with pytest.raises(AnoclustError, match="k_max"):
         AnomalyClustering(weighting="uniform", k_max=1).fit(bags)

@@ -1,12 +1,13 @@
 """Choosing the number of clusters when nobody knows how many defect types there are.
 
-All criteria look at the same clustering space the estimator clusters (the weighted, optionally
-normalised embeddings) and score every k in 2..k_max; the best-scoring k wins. The default,
-``eigengap``, was picked from the study in benchmarks/k_selection.py (docs/DESIGN.md): it was the
-only criterion that found the true k on synthetic sets with 2..8 types (7 of 7 with sqrt(N)
-neighbours), whereas silhouette, Calinski-Harabasz and the Ward gap under-estimated it there and
-chose k = 2 on MTD, where one small, far-away group of images dominates.
+All criteria look at the normalised embeddings (the space the estimator clusters in, before the
+projection, which needs k) and score every k in 2..k_max; the best-scoring k wins. The default,
+``knee``, was picked from the study in benchmarks/k_selection.py (docs/DESIGN.md, RESULTS.md).
 
+``knee``         the knee of log W(k), Ward's within-cluster dispersion, k = 1..k_max: the k
+                 where the curve lies farthest below the chord from its first to its last point,
+                 both axes scaled to [0, 1]. On a log scale, k well-separated groups make the
+                 sharpest bend at k whatever their number. Identical images give one group.
 ``silhouette``   mean silhouette of the Ward partition at k (higher is better)
 ``calinski``     Calinski-Harabasz index of the Ward partition at k (higher is better)
 ``ward_gap``     ratio of the Ward merge height that would join k clusters into k - 1 to the
@@ -23,8 +24,10 @@ from __future__ import annotations
 
 import numpy as np
 
-K_CRITERIA = ("silhouette", "calinski", "ward_gap", "eigengap", "gap")
-DEFAULT_CRITERION = "eigengap"
+K_CRITERIA = ("knee", "silhouette", "calinski", "ward_gap", "eigengap", "gap")
+DEFAULT_CRITERION = "knee"
+# The knee's curve is read off a seeded subsample of a larger set: its shape, not its scale, matters.
+KNEE_SAMPLE = 5000
 
 
 def _ward_tree(x: np.ndarray) -> np.ndarray:
@@ -52,6 +55,28 @@ def _partitions(x: np.ndarray, ks: range, method: str, random_state: int | None)
         return {k: kmeans_refined(x, c) for k, c in cuts.items()} if method == "ward_kmeans" else cuts
 
     return {k: cluster_embeddings(x, k, method, random_state) for k in ks}
+
+
+def dispersion_curve(x: np.ndarray, k_hi: int, random_state: int | None = 0) -> np.ndarray:
+    """W(k) for k = 1..k_hi: the within-cluster sum of squares of Ward's tree cut into k clusters.
+
+    Each Ward merge raises the sum by half its squared height (scipy's Ward distance is
+    sqrt(2 n_a n_b / (n_a + n_b)) ||c_a - c_b||), so one tree gives every k."""
+    if len(x) > KNEE_SAMPLE:
+        x = x[np.sort(np.random.default_rng(random_state).choice(len(x), KNEE_SAMPLE, replace=False))]
+    merges = 0.5 * _ward_tree(x)[:, 2] ** 2  # ascending: the last merge joins the final two clusters
+    n = len(x)
+    return np.array([merges[: n - k].sum() for k in range(1, k_hi + 1)])
+
+
+def knee_values(w: np.ndarray) -> np.ndarray:
+    """How far below the chord from its first to its last point the dispersion curve lies at each
+    k = 1..len(w), both axes scaled to [0, 1]: the knee is where adding clusters stops paying."""
+    k = np.arange(len(w), dtype=np.float64)
+    span = w[0] - w[-1]
+    if len(w) < 3 or span <= 1e-12 * max(w[0], 1e-300):
+        return np.zeros(len(w))
+    return (1.0 - k / k[-1]) - (w - w[-1]) / span
 
 
 def _dispersion(x: np.ndarray, labels: np.ndarray) -> float:
@@ -117,7 +142,12 @@ def choose_k(
         return 1, {"criterion": criterion, "ks": [], "values": []}
     ks = range(2, k_hi + 1)
     diag: dict = {"criterion": criterion, "ks": list(ks)}
-    if criterion == "ward_gap":
+    if criterion == "knee":
+        w = dispersion_curve(x, k_hi, random_state)
+        if w[0] <= 1e-12 * len(x):  # every image alike: one group
+            return 1, {"criterion": criterion, "ks": list(ks), "values": [0.0] * len(ks)}
+        values = knee_values(np.log(w + 1e-9 * w[0]))[1:]
+    elif criterion == "ward_gap":
         heights = _ward_tree(x)[:, 2]  # ascending; heights[n - k] merges k clusters into k - 1
         values = np.array([heights[n - k] / max(heights[n - k - 1], 1e-12) for k in ks])
     elif criterion == "eigengap":

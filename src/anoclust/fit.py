@@ -86,6 +86,7 @@ class Fit:
     embeddings: np.ndarray  # (N, D') weighted embeddings, before the normalisation
     weights: np.ndarray  # (N, M) patch weights
     scores: np.ndarray | None  # (N, M) patch scores, NaN where not scored; None without scores
+    by_k: dict[int, np.ndarray] | None = None  # labels at every k in 1..k_max, as `--k k` gives them
 
     @property
     def normals(self) -> np.ndarray:
@@ -173,6 +174,9 @@ def cluster(embeddings: np.ndarray, weighting: Weighting, normalize: str, params
         k, diagnostics = choose_k(EmbeddingSpace(normalize, embeddings)(embeddings), params.k_max, method=method,
                                   random_state=params.random_state)
     space, components = clustering_space(embeddings, weighting, normalize, params, int(k))
+    if k == 1:  # nothing stands apart: one group
+        full = space.normalized(embeddings)
+        return _calibrated(space, full, np.zeros(len(embeddings), dtype=np.int64), method, components, diagnostics)
     full = space.normalized(embeddings)
     labels = cluster_embeddings(space.project(full), int(k), method, params.random_state)
     return _calibrated(space, full, labels, method, components, diagnostics)
@@ -201,10 +205,11 @@ def _calibrated(space: EmbeddingSpace, full: np.ndarray, labels: np.ndarray, met
 
 
 def fit_bags(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params,
-             scorer: Scorer | None = None) -> Fit:
-    """Cluster patch bags (N, M, D); normal_bags (R, M, D) are defect-free references or None."""
+             scorer: Scorer | None = None, every_k: bool = False) -> Fit:
+    """Cluster patch bags (N, M, D); normal_bags (R, M, D) are defect-free references or None.
+    every_k: also the labels at every k in 1..k_max (Fit.by_k), for the report's k control."""
     check_count(len(bags), params)
-    return _fit(bags, normal_bags, params, scorer)
+    return _fit(bags, normal_bags, params, scorer, every_k=every_k)
 
 
 # The label of images a user marked as not a defect (the report's labels.csv, `fit --from-labels`).
@@ -248,7 +253,7 @@ def _rows_back(values: np.ndarray, is_normal: np.ndarray) -> np.ndarray:
 
 
 def _fit(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params, scorer: Scorer | None,
-         given: np.ndarray | None = None) -> Fit:
+         given: np.ndarray | None = None, every_k: bool = False) -> Fit:
     """The stages in order; `given`: labels 0..k-1 of the images instead of clustering them."""
     if normal_bags is not None and len(normal_bags) == 0:
         log.warning("none of the normal images could be read: clustering without them")
@@ -288,8 +293,18 @@ def _fit(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params, score
     model = Model(params, resolved, weighting, found.space, desc.embeddings[~normals], found.cluster_centers,
                   found.novelty_centers, found.unknown_thresholds, tuple(bags.shape[1:]))
     back = np.argsort(order)  # canonical rows -> the caller's rows
+    by_k = None
+    if every_k:
+        clustered = desc.embeddings[~normals]
+        by_k = {}
+        for k in range(1, min(int(params.k_max), len(clustered) - 1) + 1):
+            cut = np.full(len(bags), NORMAL, dtype=np.int64)
+            at_k = dataclasses.replace(params, n_clusters=k)
+            cut[~normals] = found.labels if k == resolved.n_clusters else cluster(
+                clustered, weighting, desc.normalize, at_k).labels
+            by_k[k] = cut[back]
     return Fit(model, labels[back], desc.embeddings[back], desc.weights[back],
-               None if scores is None else scores[back])
+               None if scores is None else scores[back], by_k)
 
 
 def check_count(n_images: int, params: Params, when: str = "") -> None:

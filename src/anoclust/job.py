@@ -4,6 +4,7 @@ report."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
 import os
@@ -71,9 +72,10 @@ def load_images(input_path: str | Path, options: RunOptions) -> ImageSet:
 
 
 def run_clustering(images: ImageSet, params: Params, options: RunOptions, engine=None,
-                   from_labels: bool = False) -> RunResult:
+                   from_labels: bool = False, every_k: bool = False) -> RunResult:
     """Embed, weight and cluster an image set (no files written); engine: a distributed.DaskEngine.
-    from_labels: the clusters are the images' labels (fit.fit_labelled)."""
+    from_labels: the clusters are the images' labels (fit.fit_labelled); every_k: also the
+    clustering at every k (the run folder keeps them for the report's k control)."""
     extractor = options.extractor(params)
     extract = extractor.extract if engine is None else partial(engine.extract, extractor)
     ex = extract(images.paths, desc="images")
@@ -93,7 +95,7 @@ def run_clustering(images: ImageSet, params: Params, options: RunOptions, engine
     if from_labels:
         fitted = fit_labelled(ex.bags, [images.labels[i] for i in ex.ok], normal_bags, params, scorer)
     else:
-        fitted = fit_bags(ex.bags, normal_bags, params, scorer)
+        fitted = fit_bags(ex.bags, normal_bags, params, scorer, every_k=every_k)
     fitted.model.weights_sha256 = ex.weights_sha256
     fitted.model.taps = [t.name for t in extractor.model.feature_info]
     paths = [str(images.paths[i]) for i in ex.ok]
@@ -136,7 +138,8 @@ def cluster_input(
     if not from_labels:
         check_count(len(images.paths), params, f"in {input_path}")
     with open_engine(options.workers, options.dask, options.scratch, options.quiet) as engine:
-        result = run_clustering(images, params, options, engine=engine, from_labels=from_labels)
+        result = run_clustering(images, params, options, engine=engine, from_labels=from_labels,
+                                every_k=write_results)
     if write_results:
         write_run(result, params, options, out, input_path)
     if save_model is not None:
@@ -181,8 +184,11 @@ def write_run(result: RunResult, params: Params, options: RunOptions, out: Path,
     assignments = write_csv(out / "assignments.csv", header, rows)
     write_csv(out / "skipped.csv", ["path", "reason"], dict.fromkeys(result.skipped))  # each once
     scores = fit.scores if fit.scores is not None else np.full(fit.weights.shape, np.nan, np.float32)
+    ks = sorted(fit.by_k or {})
+    by_k = np.stack([fit.by_k[k] for k in ks]) if ks else np.zeros((0, len(fit.labels)), dtype=np.int64)
     write_npz(out / "embeddings.npz", paths=np.array(result.paths, dtype=str), labels=fit.labels,
-              embeddings=fit.embeddings, weights=fit.weights, scores=scores, grid=np.array(result.grid))
+              embeddings=fit.embeddings, weights=fit.weights, scores=scores, grid=np.array(result.grid),
+              ks=np.array(ks, dtype=np.int64), labels_by_k=by_k)
     model = fit.model
     run_id = hashlib.sha256(assignments).hexdigest()[:16]  # ties metrics.json to these assignments
     config = {
@@ -209,7 +215,46 @@ def write_run(result: RunResult, params: Params, options: RunOptions, out: Path,
         from .report import report_bytes, run_data
 
         run = run_data(out, config, metrics, result.paths, fit.labels, truth, fit.embeddings, fit.weights, scores,
-                       result.grid)
+                       result.grid, np.array(ks), by_k)
         write_bytes(out / "report.html", report_bytes(run, quiet=options.quiet))
     else:
         remove_output(out / "report.html")
+
+
+@all_or_nothing
+def recut_run(run_dir: str | Path, k: int, thumb_size: int = 128, quiet: bool = True) -> None:
+    """Rewrite a finished run at another number of clusters from the clusterings it kept (no
+    network, no re-clustering): assignments.csv, embeddings.npz's labels, metrics.json and
+    report.html; config.json records `shown_k`. All or nothing."""
+    from .report import load_run, report_bytes, run_data
+
+    out = Path(run_dir)
+    run = load_run(out)  # checks the folder
+    if k not in run.ks:
+        held = f"k = {min(run.ks)}..{max(run.ks)}" if run.ks else "no other k (written before the k control)"
+        raise AnoclustError(f"the run in {out} holds {held}, not k = {k}: re-run anoclust cluster with --k {k}")
+    with np.load(out / "embeddings.npz", allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    labels = arrays["labels_by_k"][list(arrays["ks"]).index(k)]
+    with open(out / "assignments.csv", newline="", encoding="utf-8", errors="surrogateescape") as f:
+        reader = csv.reader(f)
+        header, rows = next(reader), list(reader)
+    cluster = header.index("cluster")
+    for row, label in zip(rows, labels):
+        row[cluster] = cluster_name(int(label))
+    assignments = write_csv(out / "assignments.csv", header, rows)
+    arrays["labels"] = labels
+    write_npz(out / "embeddings.npz", **arrays)
+    config = {**run.config, "run_id": hashlib.sha256(assignments).hexdigest()[:16], "shown_k": k}
+    write_json(out / "config.json", config)
+    metrics = None
+    if "label" in header:
+        truth = np.array([row[header.index("label")] for row in rows])
+        clustered = labels >= 0
+        metrics = clustering_scores(truth[clustered], labels[clustered])
+        metrics.update(n_images=len(rows), n_clusters=k, run_id=config["run_id"])
+        write_json(out / "metrics.json", metrics)
+    recut = run_data(out, config, metrics, [str(p) for p in arrays["paths"]], labels,
+                     None if metrics is None else list(truth), arrays["embeddings"], arrays["weights"],
+                     arrays["scores"], tuple(arrays["grid"]), arrays["ks"], arrays["labels_by_k"])
+    write_bytes(out / "report.html", report_bytes(recut, thumb_size, quiet))

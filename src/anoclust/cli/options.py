@@ -98,6 +98,12 @@ def print_summary(result, out) -> None:
     n_normal = int(fitted.normals.sum())
     resolved = fitted.model.resolved
     print(f"clustered {len(result.paths) - n_normal} images into {resolved.n_clusters} clusters (sizes {sizes})")
+    diag = resolved.k_diagnostics
+    if diag and diag.get("values"):
+        ranked = sorted(zip(diag["ks"], diag["values"]), key=lambda kv: -kv[1])[:3]
+        print(f"k = {resolved.n_clusters} chosen by the {diag['criterion']} criterion; "
+              + ", ".join(f"k = {k}: {v:.3f}" for k, v in ranked) + " (higher is better; --k N fixes k, "
+              "`anoclust report RUN --k N` shows another)")
     if n_normal:
         print(f"set {n_normal} images apart as normal (largest patch score below {resolved.normal_threshold:.4g})")
     if result.skipped:

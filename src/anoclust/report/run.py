@@ -7,7 +7,7 @@ import io
 import json
 import zipfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -37,6 +37,9 @@ class RunData:
     grid: tuple[int, int]  # patch grid (rows, cols), M = rows * cols
     config: dict
     metrics: dict | None
+    # the clustering at every k the run computed (`--k k` would give these): ks and (K, N) labels
+    ks: list[int] = field(default_factory=list)
+    labels_by_k: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
 
     @property
     def n_clusters(self) -> int:
@@ -118,6 +121,9 @@ def load_run(folder: str | Path) -> RunData:
         npz_bytes = read_regular(folder / "embeddings.npz", MAX_TABLE_BYTES)
         with np.load(io.BytesIO(npz_bytes), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in ("paths", "labels", "embeddings", "weights", "scores", "grid")}
+            for optional in ("ks", "labels_by_k"):  # runs written before the k control lack them
+                if optional in npz.files:
+                    arrays[optional] = npz[optional]
         text = read_regular(folder / "assignments.csv", MAX_TABLE_BYTES).decode("utf-8", "surrogateescape")
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
@@ -132,12 +138,13 @@ def load_run(folder: str | Path) -> RunData:
     if metrics is not None and metrics.get("run_id") != config.get("run_id"):
         metrics = None  # another run's scores: never shown as this run's
     return run_data(folder, config, metrics, [str(p) for p in arrays["paths"]], arrays["labels"], truth,
-                    arrays["embeddings"], arrays["weights"], arrays["scores"], tuple(int(g) for g in arrays["grid"]))
+                    arrays["embeddings"], arrays["weights"], arrays["scores"], tuple(int(g) for g in arrays["grid"]),
+                    arrays.get("ks"), arrays.get("labels_by_k"))
 
 
 def run_data(folder: Path, config: dict, metrics: dict | None, paths: list[str], labels: np.ndarray,
              truth: list[str] | None, embeddings: np.ndarray, weights: np.ndarray, scores: np.ndarray,
-             grid: tuple[int, int]) -> RunData:
+             grid: tuple[int, int], ks: np.ndarray | None = None, labels_by_k: np.ndarray | None = None) -> RunData:
     """A RunData from a run's arrays (as the run folder holds them; the job builds its report
     from them before the folder's files are in place)."""
     keep = np.flatnonzero((labels >= 0) | (labels == NORMAL))
@@ -156,6 +163,9 @@ def run_data(folder: Path, config: dict, metrics: dict | None, paths: list[str],
         grid=(int(grid[0]), int(grid[1])),
         config=config,
         metrics=metrics,
+        ks=[] if ks is None else [int(k) for k in ks],
+        labels_by_k=(np.zeros((0, len(keep)), dtype=np.int64) if labels_by_k is None or not len(labels_by_k)
+                     else np.asarray(labels_by_k, dtype=np.int64)[:, keep]),
     )
 
 
@@ -194,4 +204,8 @@ def _check(config: dict, a: dict, rows: list[dict]) -> str | None:
         return "embeddings.npz: embeddings or weights hold NaN or infinite values"
     if rows and "path" not in rows[0]:
         return "assignments.csv has no 'path' column"
+    if "ks" in a or "labels_by_k" in a:
+        ks, by_k = a.get("ks", np.zeros(0)), a.get("labels_by_k", np.zeros((0, n)))
+        if ks.ndim != 1 or by_k.shape != (len(ks), n) or not np.issubdtype(by_k.dtype, np.integer):
+            return f"embeddings.npz: labels_by_k has shape {by_k.shape}, expected ({len(ks)}, {n})"
     return None
