@@ -73,6 +73,26 @@ body.show-heat .heat{display:block}
 .thumb .lab{color:var(--muted)}
 .thumb.odd .lab{color:var(--odd);font-weight:700}
 #selfcheck{display:none}
+.kctl{display:inline-flex;align-items:center;gap:6px;flex-wrap:wrap}
+.kctl[hidden]{display:none}
+.kctl label{font-weight:600}
+.kctl button,.kctl select{font:inherit;font-size:13px;padding:2px 8px;border:1px solid #b9b9b9;border-radius:5px;
+  background:#fff;color:inherit;cursor:pointer}
+.kctl button{min-width:2em}
+.kctl button:disabled{opacity:.45;cursor:default}
+.k-note{color:var(--muted);font-size:12px}
+svg.kcurve{display:block;overflow:visible}
+.kcurve .line{fill:none;stroke:#888;stroke-width:1.2}
+.kcurve .kpt{cursor:pointer}
+.kcurve .hit{fill:transparent}
+.kcurve .kpt:hover .hit{fill:#eee}
+.kcurve .kpt.on .hit{fill:#d7e6ff}
+.kcurve .dot{fill:#555}
+.kcurve .kpt.on .dot{fill:#0a66ff;r:4px}
+.kcurve .ring{fill:none;stroke:#d62728;stroke-width:1.5}
+.kcurve text{font-size:9px;fill:var(--muted);text-anchor:middle}
+.kcurve .kpt.chosen text{fill:#d62728;font-weight:700}
+.kcurve .kpt.on text{fill:#0a66ff;font-weight:700}
 """
 
 # The base script: the heat-map switch and the self-check.
@@ -120,6 +140,7 @@ _BASE_JS = """
     res.map_points_visible=all('#map circle').filter(visible).length;
     res.dendrogram_visible=visible(document.getElementById('dendrogram'));
     res.review_visible=visible(document.getElementById('review'));
+    res.k_control_visible=visible(document.getElementById('k-control'));
     window.scrollTo(0,0);
     var out=document.getElementById('selfcheck');
     out.textContent=JSON.stringify(res);
@@ -143,7 +164,8 @@ REVIEW_JS = r"""
   var dataEl = document.getElementById('review-data'), bar = document.getElementById('review');
   if (!dataEl || !bar || !document.querySelector('main')) return;
   var DATA = JSON.parse(dataEl.textContent);
-  var KEY = 'anoclust-review:' + (document.body.getAttribute('data-run') || '');
+  var RUN = document.body.getAttribute('data-run') || '';
+  var KEY = 'anoclust-review:' + RUN;  // the shown clustering's saved edits (init() changes it)
   // Groups that are not clusters, shown after the clusters in this order; all three are "normal"
   // in labels.csv except "excluded", which is left out.
   var SPECIAL = ['normal', 'nodefect', 'excluded'];
@@ -169,13 +191,12 @@ REVIEW_JS = r"""
   var normalSet = document.querySelector('main section.normal-set');  // the run's own "normal" group
   if (normalSet) normalSet.setAttribute('data-g', 'normal');
 
-  // ---- the page's images: figures, absolute paths, place on the page as built ----
+  // ---- the page's images: figures, absolute paths, place on the page as laid out ----
   var figs = [], paths = [], rank = [], home = [], homeGroup = [];
-  all('main figure.thumb').forEach(function (f, r) {
+  all('main figure.thumb').forEach(function (f) {
     var i = +f.getAttribute('data-i'), hex = f.getAttribute('data-path-bytes');
-    figs[i] = f; rank[i] = r;
+    figs[i] = f;
     paths[i] = hex ? hexBytes(hex) : f.getAttribute('data-path') || '';  // bytes: a name that is not UTF-8
-    home[i] = f.parentNode; homeGroup[i] = f.closest('section').getAttribute('data-g');
   });
   var N = figs.length;
   if (N !== DATA.clusters.length) return;
@@ -232,6 +253,7 @@ REVIEW_JS = r"""
         localStorage.removeItem(KEY);  // nothing left to undo: the run's clusters as they were
       }
     } catch (e) { say('The edits could not be saved in this browser: ' + e.message); }
+    document.dispatchEvent(new Event('anoclust-review-saved'));
   }
   function apply(step, back) {
     step.m.forEach(function (x) { M.of[x[0]] = back ? x[1] : x[2]; });
@@ -267,7 +289,7 @@ REVIEW_JS = r"""
     select.setAttribute('aria-label', 'cluster to merge this one into');
     box.append('merge into', select, button);
     head.append(h2, box);
-    var old = s.sec.querySelector('h2');
+    var old = s.sec.querySelector(':scope > .chead') || s.sec.querySelector('h2');
     if (old) old.replaceWith(head); else s.sec.insertBefore(head, s.sec.firstChild);
     input.addEventListener('change', function () { rename(g, input); });
     input.addEventListener('input', function () { fitName(input); });
@@ -279,7 +301,7 @@ REVIEW_JS = r"""
     s.name = input; s.size = size; s.mergeSel = select; s.mergeBtn = button;
   }
   function adopt(sec, g) {
-    var s = {sec: sec, size: sec.querySelector('h2 .size'), moved: null};
+    var s = {sec: sec, size: sec.querySelector('h2 .size'), moved: sec.querySelector('.part.moved .grid')};
     S[g] = s;
     if (isCluster(g)) header(s, g);
     return s;
@@ -319,10 +341,16 @@ REVIEW_JS = r"""
     }
     return s.moved;
   }
-  all('main section[data-g]').forEach(function (sec) { adopt(sec, sec.getAttribute('data-g')); });
-
   // ---- drawing the model ----
   var order = null, pos = [];  // figures in page order, and each image's place in it
+  function scan() {  // the page as laid out for BASE: each image's home grid, group and place
+    S = {}; order = null; pos = [];
+    all('main section[data-g]').forEach(function (sec) { adopt(sec, sec.getAttribute('data-g')); });
+    all('main figure.thumb').forEach(function (f, r) {
+      var i = idx(f);
+      rank[i] = r; home[i] = f.parentNode; homeGroup[i] = f.closest('section').getAttribute('data-g');
+    });
+  }
   function pageOrder() {
     if (!order) {
       order = all('main figure.thumb');
@@ -628,7 +656,7 @@ REVIEW_JS = r"""
   $('download').addEventListener('click', download);
   $('reset').addEventListener('click', function () {
     if (!M.history.length) return;
-    if (!window.confirm('Discard every edit of this run\u2019s review (names, moves, marks) and its undo history?')) return;
+    if (!window.confirm('Discard every edit of this clustering (names, moves, marks) and its undo history?')) return;
     M = fresh();
     save();
     select([]); anchor = null; kept = [];
@@ -644,23 +672,265 @@ REVIEW_JS = r"""
   });
   window.addEventListener('resize', barHeight);
 
-  // Start from the run's clustering, or from `clusters` (image -> cluster number or "normal"):
-  // another clustering of the same images replaces the one the review starts from.
-  function init(clusters, keepSaved) {
-    BASE = clusters.slice();
-    M = keepSaved ? restore() : fresh();
+  // Start from `clusters` (image -> cluster number or "normal"), the clustering the page is laid
+  // out for (each cluster's section holding its images), with the edits saved for it under `key`
+  // (the clustering's run key; by default one derived from the clusters). Edits of another
+  // clustering stay saved under its own key.
+  function fnv(text) {
+    var h = 0x811c9dc5;
+    for (var j = 0; j < text.length; j++) { h ^= text.charCodeAt(j); h = Math.imul(h, 0x01000193) >>> 0; }
+    return ('0000000' + h.toString(16)).slice(-8);
+  }
+  function init(clusters, key) {
+    if (!Array.isArray(clusters) || clusters.length !== N) throw new Error('init: one cluster per image, please');
+    BASE = clusters.map(String);
+    KEY = 'anoclust-review:' + (key || RUN + '/' + fnv(JSON.stringify(BASE)));
     select([]); anchor = null; kept = [];
+    scan();
+    M = restore();
     render();
   }
-  init(DATA.clusters, true);
+  init(DATA.clusters, RUN);
   bar.hidden = false;
   barHeight();
   window.anoclustReview = {
-    init: function (clusters) { init(clusters, false); },
+    init: init,
     model: function () { return M; },
+    key: function () { return KEY; },
     render: render
   };
 })();
 """
 
-JS = _BASE_JS + REVIEW_JS
+# The k control (docs/REPORT.md): the run kept its clustering at every k; the page holds, per k,
+# each cluster's members in order (most typical first), majority labels, the table by labels,
+# scores and the dendrogram's colours, and shows any k in place by moving the page's own figures
+# into new sections. The review then restarts from that k's clustering with the edits saved for
+# it (window.anoclustReview.init). The shown k is kept in the address (?k=N).
+K_JS = r"""
+(function(){
+  'use strict';
+  var dataEl = document.getElementById('k-data'), box = document.getElementById('k-control');
+  if (!dataEl || !box) return;
+  var D = JSON.parse(dataEl.textContent), byK = {};
+  D.by.forEach(function (e) { byK[e.k] = e; });
+  var MIXED = '#9a9a9a', ODD = "\nlabel differs from the cluster's majority";
+  var SORTED = 'Sorted by distance to the cluster centre, most typical first.';
+  function $(id) { return document.getElementById(id); }
+  function all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+  function plural(n, word) { return n + ' ' + word + (n === 1 ? '' : 's'); }
+  function colour(c) {
+    return c < 0 ? MIXED : c < D.palette.length ? D.palette[c] : 'hsl(' + Math.round((c * 137.508) % 360) + ',60%,40%)';
+  }
+  var figs = [], points = [];
+  all('main figure.thumb').forEach(function (f) { figs[+f.getAttribute('data-i')] = f; });
+  var N = figs.length, map = $('map'), tree = $('dendrogram');
+  if (map) all('a', map).forEach(function (a) {
+    var m = /^#img-([0-9]+)$/.exec(a.getAttribute('href') || '');
+    if (m) points[+m[1]] = a;
+  });
+  var names = figs.map(function (f) { var im = f.querySelector('img.pic'); return im ? im.alt : ''; });
+  var select = $('k-select'), minus = $('k-minus'), plus = $('k-plus'), curve = $('k-curve');
+  var shown = D.base;
+
+  function labelsAt(e) {  // image -> cluster at e.k (-2: set apart as normal)
+    var lab = [], off = 0, i, c, j;
+    for (i = 0; i < N; i++) lab[i] = -2;
+    for (c = 0; c < e.sizes.length; c++) {
+      for (j = off; j < off + e.sizes[c]; j++) lab[e.order[j]] = c;
+      off += e.sizes[c];
+    }
+    return lab;
+  }
+  function part(sec, title, list) {
+    var p = el('div', 'part'), grid = el('div', 'grid');
+    grid.setAttribute('role', 'listbox'); grid.setAttribute('aria-multiselectable', 'true');
+    grid.setAttribute('aria-label', 'images');
+    list.forEach(function (i) { figs[i].tabIndex = -1; grid.appendChild(figs[i]); });
+    p.append(el('h3', null, title), grid);
+    sec.appendChild(p);
+  }
+  function section(e, c, members) {  // as page.py writes a cluster's section
+    var sec = el('section', 'cluster'), h2 = el('h2', null, 'Cluster ' + c), n = members.length, note = el('p', 'note');
+    sec.id = 'cluster-' + c; sec.setAttribute('data-g', String(c));
+    sec.style.setProperty('--c', colour(c));
+    h2.appendChild(el('span', 'size', plural(n, 'image')));
+    if (D.truth) {
+      var other = n - e.share[c];
+      note.append('Majority label ', el('b', null, D.classes[e.major[c]]), ' (' + e.share[c] + ' of ' + n + '); '
+        + (other ? plural(other, 'member') + ' with another label, outlined in red' : 'no other label') + '. ' + SORTED);
+    } else note.textContent = SORTED;
+    sec.append(h2, note);
+    part(sec, 'Most typical', members.slice(0, D.typical));
+    if (n > D.typical) part(sec, 'All other members', members.slice(D.typical));
+    return sec;
+  }
+  function sections(e) {  // every image back in its section at e.k; the review's own sections go
+    var box = $('clusters'), frag = document.createDocumentFragment(), off = 0;
+    e.sizes.forEach(function (n, c) { frag.appendChild(section(e, c, e.order.slice(off, off + n))); off += n; });
+    var normal = document.querySelector('main section.normal-set .grid');
+    if (normal) D.normal.forEach(function (i) { figs[i].tabIndex = -1; normal.appendChild(figs[i]); });
+    all('main section.review-set, main .part.moved').forEach(function (x) { x.remove(); });
+    box.textContent = '';
+    box.appendChild(frag);
+  }
+  function marks(e, lab) {  // red outlines, tooltips and the map's points
+    var order = [], i;
+    for (i = 0; i < N; i++) {
+      var c = lab[i], odd = !!D.truth && c >= 0 && D.truth[i] !== e.major[c], f = figs[i];
+      f.classList.toggle('odd', odd);
+      var tip = f.title.slice(-ODD.length) === ODD ? f.title.slice(0, -ODD.length) : f.title;
+      f.title = odd ? tip + ODD : tip;
+      var a = points[i];
+      if (!a) continue;
+      var dot = a.querySelector('circle');
+      dot.setAttribute('fill', colour(c));
+      dot.classList.toggle('odd', odd);
+      dot.querySelector('title').textContent = names[i] + ' \u2014 ' + (c >= 0 ? 'cluster ' + c : 'set apart as normal')
+        + (D.truth ? ', label ' + D.classes[D.truth[i]] : '');
+      order.push(i);
+    }
+    // the largest cluster first, so the points of small clusters stay on top (as page.py draws them)
+    order.sort(function (x, y) { return lab[x] - lab[y] || x - y; });
+    order.forEach(function (j) { map.appendChild(points[j]); });
+  }
+  function facts(e) {
+    function put(name, v) { var b = document.querySelector('[data-fact="' + name + '"] b'); if (b) b.textContent = v; }
+    put('clusters', e.sizes.length);
+    Object.keys(e.metrics || {}).forEach(function (m) { put(m, e.metrics[m]); });
+    if (D.truth) put('odd', e.sizes.reduce(function (s, n, c) { return s + n - e.share[c]; }, 0));
+  }
+  function table(e) {
+    var t = $('contingency'), T = e.table;
+    if (!t || !T) return;
+    var body = el('tbody'), head = el('tr');
+    head.appendChild(el('th'));
+    T.cols.forEach(function (c) { head.appendChild(el('th', null, D.classes[c])); });
+    body.appendChild(head);
+    T.rows.forEach(function (r, i) {
+      var tr = el('tr'), th = el('th'), a = el('a'), chip = el('span', 'chip');
+      a.href = '#cluster-' + r;
+      chip.style.setProperty('--c', colour(r));
+      a.append(chip, 'cluster ' + r);
+      th.appendChild(a);
+      tr.appendChild(th);
+      T.cells[i].forEach(function (v, j) {
+        tr.appendChild(el('td', i === j && i < T.match ? 'diag' : v === 0 ? 'zero' : '', String(v)));
+      });
+      body.appendChild(tr);
+    });
+    t.textContent = '';
+    t.appendChild(body);
+  }
+  function dendrogram(e) {
+    if (!tree || !e.tree) return;
+    var lines = all('g > path', tree), bars = all('a > rect', tree), c = e.tree.c;
+    lines.forEach(function (p, j) { p.setAttribute('stroke', colour(c[j])); });
+    bars.forEach(function (r, j) {
+      var v = c[lines.length + j], a = r.parentNode, t = r.querySelector('title');
+      r.setAttribute('fill', colour(v));
+      if (!/^#img-/.test(a.getAttribute('href'))) a.setAttribute('href', v >= 0 ? '#cluster-' + v : '#clusters');
+      t.textContent = t.textContent.split(',')[0] + ', ' + (v >= 0 ? 'cluster ' + v : 'several clusters');
+    });
+    var cut = tree.querySelector('line');
+    if (cut) {
+      if (e.tree.y === null) cut.setAttribute('display', 'none');
+      else {
+        cut.removeAttribute('display');
+        cut.setAttribute('y1', e.tree.y); cut.setAttribute('y2', e.tree.y);
+      }
+      cut.querySelector('title').textContent = 'cut into ' + e.sizes.length + ' clusters';
+    }
+    all('.k-now').forEach(function (s) { s.textContent = e.sizes.length; });
+  }
+  function links(e) {  // without the review (which writes them with the names), plain links
+    var box = $('cluster-links');
+    box.textContent = '';
+    e.sizes.forEach(function (n, c) {
+      var a = el('a'), chip = el('span', 'chip');
+      a.href = '#cluster-' + c;
+      chip.style.setProperty('--c', colour(c));
+      a.append(chip, c + ' (' + n + ')');
+      box.append(a, ' ');
+    });
+    if (D.normal.length) { var a = el('a', null, 'normal (' + D.normal.length + ')'); a.href = '#normal'; box.append(a); }
+  }
+  function edited(e) {
+    try { return localStorage.getItem('anoclust-review:' + e.key) !== null; } catch (err) { return false; }
+  }
+  function control() {  // the list, the - and + buttons and the curve follow the shown k
+    D.ks.forEach(function (k, j) {
+      var o = select.options[j];
+      o.textContent = k + (k === D.chosen ? ' \u00b7 ' + D.mark : '') + (edited(byK[k]) ? ' \u00b7 edited' : '');
+    });
+    select.value = String(shown);
+    var at = D.ks.indexOf(shown);
+    minus.disabled = at <= 0;
+    plus.disabled = at >= D.ks.length - 1;
+    if (curve) all('.kpt', curve).forEach(function (g) { g.classList.toggle('on', +g.getAttribute('data-k') === shown); });
+  }
+  function remember(k) {  // the address keeps the shown k (a reload shows it again)
+    var url = new URL(location.href);
+    if (k === D.base) url.searchParams.delete('k'); else url.searchParams.set('k', k);
+    try { history.replaceState(history.state, '', url.href); }
+    catch (err) { try { sessionStorage.setItem('anoclust-k:' + D.by[0].key, String(k)); } catch (e2) { /* kept nowhere */ } }
+  }
+  function say(text) { var s = $('review-status'); if (s) { s.textContent = text; s.title = text; } }
+  function show(k) {
+    var e = byK[k];
+    if (!e) return false;
+    var before = shown, review = window.anoclustReview, lab = labelsAt(e);
+    sections(e);
+    marks(e, lab);
+    facts(e);
+    table(e);
+    dendrogram(e);
+    shown = k;
+    if (review) review.init(lab.map(function (c) { return c >= 0 ? c : 'normal'; }), e.key);
+    else links(e);
+    control();
+    var note = 'Showing k = ' + k + (e.sizes.length !== k ? ' (' + plural(e.sizes.length, 'cluster') + ')' : '')
+      + (edited(e) ? ', with the edits saved for k = ' + k : '') + '.';
+    if (before !== k && byK[before] && edited(byK[before])) note += ' The edits at k = ' + before + ' are kept for k = ' + before + '.';
+    say(note);
+    return true;
+  }
+  function go(k) {
+    if (k === shown || !byK[k]) { control(); return; }
+    show(k);
+    remember(k);
+  }
+  function step(d) { var j = D.ks.indexOf(shown) + d; if (j >= 0 && j < D.ks.length) go(D.ks[j]); }
+  select.addEventListener('change', function () { go(+select.value); });
+  minus.addEventListener('click', function () { step(-1); });
+  plus.addEventListener('click', function () { step(1); });
+  if (curve) curve.addEventListener('click', function (ev) {
+    var g = ev.target.closest ? ev.target.closest('[data-k]') : null;
+    if (g) go(+g.getAttribute('data-k'));
+  });
+  document.addEventListener('anoclust-review-saved', control);
+  window.addEventListener('storage', control);
+
+  // The k to open at: ?k=N in the address, else the one this tab showed last (when the address
+  // could not keep it), else the page's own.
+  var asked = new URLSearchParams(location.search).get('k'), want = D.base;
+  if (asked === null) { try { asked = sessionStorage.getItem('anoclust-k:' + D.by[0].key); } catch (err) { asked = null; } }
+  if (asked !== null && /^[0-9]+$/.test(asked.trim()) && byK[+asked]) want = +asked;
+  box.hidden = false;
+  if (want !== D.base) show(want);
+  else control();
+  if (asked !== null && want !== +asked) say('This run holds k = ' + D.ks[0] + '..' + D.ks[D.ks.length - 1]
+    + ', not k = ' + asked + ': showing k = ' + want + '.');
+  window.anoclustK = {show: go, shown: function () { return shown; }};
+  var bar = document.querySelector('nav.toolbar');
+  if (bar) document.documentElement.style.setProperty('--bar', bar.offsetHeight + 'px');
+})();
+"""
+
+JS = _BASE_JS + REVIEW_JS + K_JS

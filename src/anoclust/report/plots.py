@@ -77,18 +77,41 @@ def dendrogram_svg(
     Branches whose images all share one cluster take its colour; a dashed line marks where the
     tree is cut into the run's clusters. Leaves link to their image (`#img-<ids[row]>`) or cluster.
     """
-    from scipy.cluster.hierarchy import linkage
+    return dendrogram(x, clusters, method, ids, max_leaves, size, margin)[0]
 
-    n = len(x)
-    k = int(clusters.max()) + 1
-    if n < 3:
-        return ""
-    z = linkage(np.asarray(x, dtype=np.float64), method)
-    # Cluster of every node of the tree (-1: mixed), bottom-up.
+
+def _node_clusters(z: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """Cluster of every node of the tree (-1: mixed), bottom-up."""
+    n = len(clusters)
     node_cluster = np.empty(2 * n - 1, dtype=np.int64)
     node_cluster[:n] = clusters
     for j, (a, b) in enumerate(z[:, :2].astype(np.int64)):
         node_cluster[n + j] = node_cluster[a] if node_cluster[a] == node_cluster[b] else -1
+    return node_cluster
+
+
+def dendrogram(
+    x: np.ndarray,
+    clusters: np.ndarray,
+    method: str,
+    ids: np.ndarray | None = None,
+    max_leaves: int = 60,
+    size=(560, 420),
+    margin=14,
+    by_k: Sequence[np.ndarray] = (),
+) -> tuple[str, list[dict]]:
+    """dendrogram_svg's figure, and how it looks under each of the other clusterings `by_k` (labels
+    of the same rows): per clustering {"c": cluster of each drawn branch (the SVG's paths, in order)
+    then of each leaf bar (left to right), -1 for mixed; "y": the height of the cut line, or None}.
+    With `by_k` the cut line is always drawn (hidden when this clustering has no cut), so the
+    page's script can move it."""
+    from scipy.cluster.hierarchy import linkage
+
+    n = len(x)
+    if n < 3:
+        return "", []
+    z = linkage(np.asarray(x, dtype=np.float64), method)
+    node_cluster = _node_clusters(z, clusters)
     p = min(max_leaves, n)
     first_shown = 2 * n - 1 - (p - 1)  # internal nodes drawn: the last p-1 merges
 
@@ -114,6 +137,12 @@ def dendrogram_svg(
     def colour(node: int) -> str:
         return MIXED if node_cluster[node] < 0 else cluster_colour(int(node_cluster[node]))
 
+    def cut_y(labels: np.ndarray) -> float | None:
+        k = int(labels.max()) + 1
+        if not 1 < k < n:
+            return None
+        return round(float(bottom - (z[n - k - 1, 2] + z[n - k, 2]) / 2 * y_scale), 1)
+
     lines = []
     for node in range(first_shown, 2 * n - 1):  # merges in order: children are placed first
         a, b = (int(v) for v in z[node - n, :2])
@@ -136,16 +165,75 @@ def dendrogram_svg(
             f'height="8" fill="{colour(leaf)}"><title>{what}, {where}</title></rect></a>'
         )
     cut = ""
-    if 1 < k < n:
-        level = (z[n - k - 1, 2] + z[n - k, 2]) / 2
-        yc = bottom - level * y_scale
+    k, yc = int(clusters.max()) + 1, cut_y(clusters)
+    if yc is not None or by_k:
+        hide = "" if yc is not None else ' display="none"'
         cut = (
-            f'<line x1="{margin}" x2="{w - margin}" y1="{yc:.1f}" y2="{yc:.1f}" stroke="#333" '
-            f'stroke-dasharray="5 4"><title>cut into {k} clusters</title></line>'
+            f'<line x1="{margin}" x2="{w - margin}" y1="{yc or 0:.1f}" y2="{yc or 0:.1f}" stroke="#333" '
+            f'stroke-dasharray="5 4"{hide}>'
+            f"<title>cut into {k} clusters</title></line>"
         )
-    return (
+    drawn = list(range(first_shown, 2 * n - 1)) + leaves
+    per_k = []
+    for labels in by_k:
+        nodes = _node_clusters(z, np.asarray(labels))
+        per_k.append({"c": [int(nodes[v]) for v in drawn], "y": cut_y(np.asarray(labels))})
+    svg = (
         f'<svg id="dendrogram" class="plot" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
         f'aria-label="{escape(method)} dendrogram">'
         f'<rect width="{w}" height="{h}" fill="#fff"/>'
         f'<g fill="none" stroke-width="1.4">{"".join(lines)}</g>{cut}{"".join(marks)}</svg>'
+    )
+    return svg, per_k
+
+
+def k_curve_svg(ks: Sequence[int], values: Sequence[float | None], chosen: int | None, shown: int,
+                criterion: str = "", height: int = 44) -> str:
+    """The k criterion's value against k (higher is better) as a small inline figure for the
+    toolbar: one column per k (`data-k`, clicked to show that k), the chosen k ringed, the shown k
+    highlighted (class "on", which the page's script moves). Values that are not finite are left
+    out of the line."""
+    ks = [int(k) for k in ks]
+    vals = [float(v) if v is not None and np.isfinite(v) else None for v in values]
+    finite = [v for v in vals if v is not None]
+    step = 14 if len(ks) <= 20 else max(6, 280 // len(ks))
+    mx, top, bottom = 8, 6, height - 14
+    w = 2 * mx + step * max(len(ks) - 1, 0)
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    span = hi - lo if hi > lo else 1.0
+
+    def xy(j: int, v: float) -> tuple[float, float]:
+        return mx + step * j, bottom - (v - lo) / span * (bottom - top)
+
+    line, pen = [], "M"
+    for j, v in enumerate(vals):
+        if v is None:
+            pen = "M"
+            continue
+        x, y = xy(j, v)
+        line.append(f"{pen}{x:.1f} {y:.1f}")
+        pen = "L"
+    cols = []
+    for j, (k, v) in enumerate(zip(ks, vals)):
+        x = mx + step * j
+        cls = "kpt" + (" chosen" if k == chosen else "") + (" on" if k == shown else "")
+        tip = f"k = {k}: " + (f"{v:.4g}" if v is not None else "no value")
+        tip += " (the run's choice)" if k == chosen else ""
+        dot = ""
+        if v is not None:
+            cy = xy(j, v)[1]
+            dot = f'<circle class="dot" cx="{x:.1f}" cy="{cy:.1f}" r="2.5"/>'
+            if k == chosen:
+                dot += f'<circle class="ring" cx="{x:.1f}" cy="{cy:.1f}" r="5.5"/>'
+        ticks = j == 0 or j == len(ks) - 1 or k == chosen or (len(ks) <= 12)
+        label = f'<text x="{x:.1f}" y="{height - 3}">{k}</text>' if ticks else ""
+        cols.append(
+            f'<g class="{cls}" data-k="{k}"><rect class="hit" x="{x - step / 2:.1f}" y="0" width="{step}" '
+            f'height="{height}"/>{dot}{label}<title>{escape(tip)}</title></g>'
+        )
+    what = f"{criterion} criterion" if criterion else "criterion"
+    return (
+        f'<svg id="k-curve" class="kcurve" viewBox="0 0 {w} {height}" width="{w}" height="{height}" role="img" '
+        f'aria-label="{escape(what)} against k, higher is better; click a k to show it">'
+        f'<path class="line" d="{" ".join(line)}"/>{"".join(cols)}</svg>'
     )
