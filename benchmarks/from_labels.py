@@ -36,12 +36,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--cache", default=studyset.CACHE)
+    ap.add_argument("--sets", help="comma-separated study set names (default: all)")
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"half of each label fitted, the other half assigned; mean over seeds {args.seeds}\n")
     print("| set | images | labels | normals | right name | answered with the name | unknown | normal |")
     print("|---|---|---|---|---|---|---|---|")
     for ds in studyset.study_sets():
+        if args.sets and ds.name not in args.sets.split(","):
+            continue
         data = studyset.embed(ds, Params(), args.cache)
         truth = np.asarray(data.truth)
         stats = []

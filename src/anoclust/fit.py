@@ -220,8 +220,8 @@ def fit_labelled(bags: np.ndarray, names: list[str], normal_bags: np.ndarray | N
                  scorer: Scorer | None = None) -> Fit:
     """A model whose clusters are the user's labels: the same weighting, description and space as
     a clustering fit, with centres and unknown thresholds from the labelled images. Images labelled
-    `normal` join the normal references; with normal references and no normal_threshold set, the
-    threshold is calibrated ("auto"), so new normal images come back as `normal`."""
+    `normal` join the normal references, and then, unless normal_threshold is set, the threshold is
+    calibrated ("auto"), so new normal images come back as `normal`."""
     names = [str(n) for n in names]
     if len(names) != len(bags):
         raise AnoclustError(f"{len(names)} labels for {len(bags)} images: give one label per image")
@@ -234,7 +234,9 @@ def fit_labelled(bags: np.ndarray, names: list[str], normal_bags: np.ndarray | N
     defects = [n for n, z in zip(names, is_normal) if not z]
     codes = relabel_by_size(np.unique(defects, return_inverse=True)[1])  # 0 the largest, as when clustering
     kinds = [defects[int(np.flatnonzero(codes == c)[0])] for c in range(int(codes.max()) + 1)]
-    if (params.normal_threshold is None and params.weighting in ("auto", "reference") and normal_bags is not None
+    # Images the user marked as not a defect say that normal images come through this stream, so
+    # new ones should come back `normal`: the threshold is calibrated unless set.
+    if (is_normal.any() and params.normal_threshold is None and params.weighting in ("auto", "reference")
             and len(normal_bags) > 1):
         params = dataclasses.replace(params, normal_threshold="auto")
     fitted = _fit(np.asarray(bags[~is_normal]), normal_bags, params, scorer, given=codes)
