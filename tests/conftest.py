@@ -57,3 +57,21 @@ def mtd_root():
     if not MTD.is_dir():
         pytest.skip(f"MTD data not found at {MTD}")
     return MTD
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless system Chromium driven by Playwright (offline); skipped when either is missing."""
+    import shutil
+
+    exe = os.environ.get("ANOCLUST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        pytest.skip("chromium is not installed (Debian: `apt-get install chromium`; `make test` tries it as root)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync",
+        ])
+        yield b
+        b.close()

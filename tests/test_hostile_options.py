@@ -1,9 +1,7 @@
 """Options and messages under a careless user: one line that says what is wrong, before the work."""
 
-import os
 import warnings
 
-import numpy as np
 import pytest
 
 from anoclust.synthetic import make_labelled_folder

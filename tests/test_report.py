@@ -9,7 +9,7 @@ from PIL import Image
 from anoclust.errors import AnoclustError
 from anoclust.outputs import write_csv, write_json, write_npz
 from anoclust.report import load_run, write_report
-from anoclust.report.plots import dendrogram_svg
+from anoclust.report.plots import dendrogram
 from anoclust.report.thumbs import heat_uri
 from conftest import call_cli, run_cli
 
@@ -138,7 +138,7 @@ def test_dendrogram_truncates_large_runs_to_top_merges():
     rng = np.random.default_rng(1)
     x = np.concatenate([rng.normal(c * 20, 1, (100, 5)) for c in range(3)])
     clusters = np.repeat(np.arange(3), 100)
-    svg = dendrogram_svg(x, clusters, "ward", max_leaves=40)
+    svg = dendrogram(x, clusters, "ward", max_leaves=40)[0]
     assert svg.count("<rect x=") == 40  # one bar per leaf of the truncated tree
     assert svg.count("<path ") == 39
     assert "stroke-dasharray" in svg  # the cut into 3 clusters

@@ -12,9 +12,7 @@ majority labels, table and scores can be worked out by hand.
 import csv
 import io
 import json
-import os
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -91,21 +89,6 @@ def write_run(folder, images, diagnostics=True):
 def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("kcontrol")
     return write_run(tmp / "run", tmp / "img")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = os.environ.get("ANOCLUST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not exe:
-        pytest.skip("chromium is not installed (Debian: `apt-get install chromium`; `make test` tries it as root)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync",
-        ])
-        yield b
-        b.close()
 
 
 class Page:

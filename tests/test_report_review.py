@@ -13,7 +13,6 @@ import io
 import json
 import os
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -80,21 +79,6 @@ def report(tmp_path_factory):
     rows[1 + 9][1] = "normal"
     write_csv(run / "assignments.csv", rows[0], rows[1:])
     return write_report(run), paths
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = os.environ.get("ANOCLUST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not exe:
-        pytest.skip("chromium is not installed (Debian: `apt-get install chromium`; `make test` tries it as root)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync",
-        ])
-        yield b
-        b.close()
 
 
 class Page:

@@ -175,15 +175,7 @@ REVIEW_JS = r"""
   var NOTE = {nodefect: 'Marked as not a defect: labelled normal in labels.csv.',
               excluded: 'Left out of labels.csv.'};
 
-  function $(id) { return document.getElementById(id); }
-  function all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
-  function plural(n, word) { return n + ' ' + word + (n === 1 ? '' : 's'); }
+  var $ = DOM.$, all = DOM.all, el = DOM.el, plural = DOM.plural;
   function isCluster(g) { return /^[0-9]+$/.test(g); }
   function quoted(text) { return '\u201c' + text + '\u201d'; }
   function say(text) { $('review-status').textContent = text; $('review-status').title = text; }
@@ -716,15 +708,7 @@ K_JS = r"""
   D.by.forEach(function (e) { byK[e.k] = e; });
   var MIXED = '#9a9a9a', ODD = "\nlabel differs from the cluster's majority";
   var SORTED = 'Sorted by distance to the cluster centre, most typical first.';
-  function $(id) { return document.getElementById(id); }
-  function all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
-  function plural(n, word) { return n + ' ' + word + (n === 1 ? '' : 's'); }
+  var $ = DOM.$, all = DOM.all, el = DOM.el, plural = DOM.plural;
   function colour(c) {
     return c < 0 ? MIXED : c < D.palette.length ? D.palette[c] : 'hsl(' + Math.round((c * 137.508) % 360) + ',60%,40%)';
   }
@@ -933,4 +917,21 @@ K_JS = r"""
 })();
 """
 
-JS = _BASE_JS + REVIEW_JS + K_JS
+# Small DOM helpers the review and the k control share.
+_DOM_JS = r"""
+var DOM = (function(){
+  'use strict';
+  function $(id) { return document.getElementById(id); }
+  function all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+  function plural(n, word) { return n + ' ' + word + (n === 1 ? '' : 's'); }
+  return {$: $, all: all, el: el, plural: plural};
+})();
+"""
+
+JS = _BASE_JS + _DOM_JS + REVIEW_JS + K_JS

@@ -63,23 +63,6 @@ def map_svg(
     return "".join(parts)
 
 
-def dendrogram_svg(
-    x: np.ndarray,
-    clusters: np.ndarray,
-    method: str,
-    ids: np.ndarray | None = None,
-    max_leaves: int = 60,
-    size=(560, 420),
-    margin=14,
-) -> str:
-    """The hierarchical tree of the embeddings, truncated to its top `max_leaves - 1` merges.
-
-    Branches whose images all share one cluster take its colour; a dashed line marks where the
-    tree is cut into the run's clusters. Leaves link to their image (`#img-<ids[row]>`) or cluster.
-    """
-    return dendrogram(x, clusters, method, ids, max_leaves, size, margin)[0]
-
-
 def _node_clusters(z: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     """Cluster of every node of the tree (-1: mixed), bottom-up."""
     n = len(clusters)
@@ -100,8 +83,10 @@ def dendrogram(
     margin=14,
     by_k: Sequence[np.ndarray] = (),
 ) -> tuple[str, list[dict]]:
-    """dendrogram_svg's figure, and how it looks under each of the other clusterings `by_k` (labels
-    of the same rows): per clustering {"c": cluster of each drawn branch (the SVG's paths, in order)
+    """The hierarchical tree of the embeddings as an SVG, truncated to its top `max_leaves - 1`
+    merges: branches whose images all share one cluster take its colour, a dashed line marks the
+    cut, leaves link to their image (`#img-<ids[row]>`) or cluster. Also how it looks under each
+    of the other clusterings `by_k` (labels of the same rows): per clustering {"c": cluster of each drawn branch (the SVG's paths, in order)
     then of each leaf bar (left to right), -1 for mixed; "y": the height of the cut line, or None}.
     With `by_k` the cut line is always drawn (hidden when this clustering has no cut), so the
     page's script can move it."""
