@@ -30,7 +30,10 @@ ARGS = ["--k", "3", "--image-size", "64", "--n-sampled", "8", "--quiet"]
 
 # Runs in the child: wrap the function of the requested stage, then hand over to the CLI.
 STALL = r"""
-import os, sys, time
+import os, signal, sys, time
+# A shell that starts the suite in the background makes its children ignore SIGINT; a user's
+# terminal does not: restore Python's own Ctrl-C handling.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 stage, marker = sys.argv[1], sys.argv[2]
 def stall():
     if stage == "extraction":  # cache entries may be written in the background: let two batches' land
