@@ -90,6 +90,8 @@ def run_one(n: int, data: str, k_sampled: int, cache: str, random: bool = False)
     mem.close()
     result = {
         "n": n,
+        "random_bags": random,
+        "k_sampled": k_sampled,
         "total_s": total,
         "cpu_total_s": cpu_total,
         "load_average": os.getloadavg(),
@@ -120,11 +122,14 @@ def growth(xs: list[int], ys: list[float]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, nargs="+", default=[250, 1000, 4000])
+    ap.add_argument("--n", type=int, nargs="*", default=[250, 1000, 4000], help="image counts (none: only --plot)")
     ap.add_argument("--k-sampled", type=int, default=32, help="other images sampled per image (K)")
     ap.add_argument("--data", default=f"{tempfile.gettempdir()}/anoclust-bench", help="where images are generated")
     ap.add_argument("--random-bags", action="store_true",
                     help="skip the network: random stand-in bags (to measure memory at large N quickly)")
+    ap.add_argument("--plot", metavar="PNG", help="also draw time and memory against N from every run logged in "
+                    "--data/bench_scale.jsonl (the latest per N and kind of bags), extrapolated to 100,000 "
+                    "images (needs matplotlib: pip install matplotlib)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one N, print JSON
     args = ap.parse_args()
     if args.one:
@@ -137,6 +142,9 @@ def main() -> None:
         return
 
     print(machine())
+    if not args.n:
+        plot(args.data, args.plot)
+        return
     if args.random_bags:
         print("random stand-in bags: the extraction stage only fills the bag storage (no network)")
     print(f"K = {args.k_sampled} sampled images per image")
@@ -183,6 +191,60 @@ def main() -> None:
             f"| {r['n']} | {r['nmi_truth']:.3f} | {r['nmi_exact_truth']:.3f} | {r['nmi_two_stage_truth']:.3f} |"
             f" {r['nmi_two_stage_vs_exact']:.3f} | {r['exact_ward_s']:.1f} | {r['two_stage_s']:.1f} |"
         )
+    if args.plot:
+        plot(args.data, args.plot)
+
+
+def plot(data: str, png: str) -> None:
+    """Stage times and peak memory against N, the latest logged run per (N, kind of bags) at
+    K = 32, with straight-line extrapolations to 100,000 images (docs/PERFORMANCE.md)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs: dict = {}
+    with open(os.path.join(data, "bench_scale.jsonl")) as log:
+        for line in log:
+            r = json.loads(line)
+            if r.get("k_sampled", 32) == 32 and "random_bags" in r:
+                runs[(r["n"], r["random_bags"])] = r  # the latest wins
+    fig, (ax, mem) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for stage, colour in zip(STAGES, ("tab:blue", "tab:red", "tab:green", "tab:purple")):
+        for random, marker in ((False, "o"), (True, "s")):
+            if stage == "extraction" and random:
+                continue  # random bags skip the network: their "extraction" is only filling storage
+            got = sorted((n, r) for (n, rb), r in runs.items() if rb == random)
+            if not got:
+                continue
+            pts = [(n, r["stages"][stage][0]) for n, r in got]
+            label = f"{stage}" + (" (stand-in bags)" if random else "")
+            ax.plot(*zip(*pts), marker=marker, color=colour, linestyle="-" if not random else ":", label=label)
+            if stage == "extraction":  # each run's load average, which the times follow
+                for n, r in got:
+                    ax.annotate(f"load {r['load_average'][0]:.1f}", (n, r["stages"][stage][0]), fontsize=6,
+                                textcoords="offset points", xytext=(-10, 6))
+            # Linear stages: extrapolated from the least loaded run at N >= 1,000.
+            base = min((r["load_average"][0], n, r["stages"][stage][0]) for n, r in got if n >= 1000) \
+                if any(n >= 1000 for n, _ in got) else None
+            if stage in ("extraction", "scoring", "pooling") and base and not random:
+                _, n0, t0 = base
+                ax.plot([n0, 1e5], [t0, t0 * 1e5 / n0], color=colour, linestyle="--", alpha=0.5)
+    ax.set(xscale="log", yscale="log", xlabel="images N", ylabel="wall seconds (2 cores)",
+           title="stage time (dashed: linear, from the least loaded run)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    for random, marker in ((False, "o"), (True, "s")):
+        pts = sorted((n, max(v[1] for v in r["stages"].values()) / 2**30) for (n, rb), r in runs.items()
+                     if rb == random)
+        if pts:
+            mem.plot(*zip(*pts), marker=marker, label="stand-in bags" if random else "images")
+    mem.set(xscale="log", xlabel="images N", ylabel="peak RSS GiB", title="peak memory (bags memory-mapped above 1 GiB)")
+    mem.grid(True, which="both", alpha=0.3)
+    mem.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    print(f"wrote {png}")
 
 
 if __name__ == "__main__":
