@@ -83,3 +83,36 @@ def test_mtd_protocol_uses_listed_normals_only(tmp_path):
     (tmp_path / "reference_normals.txt").unlink()
     with pytest.raises(AnoclustError):
         mtd_dataset(tmp_path)
+
+
+def test_bag_baseline_rows_follow_the_weightings():
+    rows = [_row("bottle", "object", "hausdorff", 0.5), _row("bottle", "object", "uniform", 0.2),
+            _row("bottle", "object", "chamfer", 0.4)]
+    table = markdown_table(rows + group_means(rows), "t")
+    assert ("| dataset | images | k | uniform NMI / ARI / F1 | chamfer NMI / ARI / F1 | hausdorff NMI / ARI / F1 |"
+            in table)
+    assert {r["weighting"] for r in group_means(rows) if r["dataset"] == "mean all"} == {"uniform", "chamfer",
+                                                                                       "hausdorff"}
+
+
+def test_evaluate_embedded_bag_baselines_per_seed():
+    import numpy as np
+
+    from anoclust.evaluation import Dataset, Embedded, evaluate_embedded
+    from anoclust.settings import Params
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(2, 8)) * 4
+    bags = rng.normal(size=(10, 256, 8)) * 0.3  # a 16 x 16 grid: 144 patches inside the ring of 2
+    for i in range(10):
+        bags[i, rng.choice(256, 40, replace=False)] += centres[i % 2]
+    truth = ["a" if i % 2 == 0 else "b" for i in range(10)]
+    data = Embedded(Dataset("toy", "folder", None), bags.astype(np.float16), truth, None)
+    rows = evaluate_embedded(data, Params(), ["hausdorff", "reference", "chamfer"], seeds=(0, 1))
+    assert [r["weighting"] for r in rows] == ["hausdorff", "chamfer"]  # reference: no normals
+    for r in rows:
+        assert r["n_seeds"] == 2 and r["k"] == 2 and r["nmi"] == pytest.approx(1.0)
+    # an 8 x 8 grid keeps 36 patches inside its ring: every patch compared, the seed has no part
+    small = Embedded(data.dataset, data.bags[:, :64], truth, None)
+    rows = evaluate_embedded(small, Params(), ["chamfer"], seeds=(0, 1))
+    assert rows[0]["n_seeds"] == 1

@@ -1,7 +1,9 @@
 """Benchmark tables: every weighting on every dataset, scored against the true defect types.
 
 A dataset is embedded once (through the feature cache); each weighting and seed then re-uses
-the same patch bags, so a table over four weightings costs one network pass per image.
+the same patch bags, so a table over four weightings costs one network pass per image. Beside
+the weightings, two multiple-instance baselines cluster distances between the bags themselves
+(`chamfer`, `hausdorff`: anoclust.bag_distances), the paper's comparison.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import bag_distances as bd
 from .clustering import EXACT_WARD_MAX
 from .errors import AnoclustError
 from .fit import fit_bags
@@ -27,6 +30,10 @@ MVTEC_OBJECTS = ("bottle", "cable", "capsule", "hazelnut", "metal_nut", "pill", 
                  "transistor", "zipper")
 MVTEC_TEXTURES = ("carpet", "grid", "leather", "tile", "wood")
 METRICS = ("nmi", "ari", "f1")
+# Every row evaluate can make, in table order: the weightings, then the bag-distance baselines
+# (by default too: with seeds 0, 1, 2 an evaluate run of only them takes 12 s on MTD and 157 s
+# on NEU with cached features, docs/RESULTS.md "Multiple-instance baselines").
+ROWS = WEIGHTINGS + bd.BAG_BASELINES
 # MTD protocol (data/mtd/README.md): five defect folders, the fixed list of normal references.
 MTD_CLASSES = ("MT_Blowhole", "MT_Break", "MT_Crack", "MT_Fray", "MT_Uneven")
 MTD_NORMALS = "reference_normals.txt"
@@ -115,27 +122,34 @@ def embed_dataset(dataset: Dataset, extractor, with_normals: bool = True) -> Emb
 
 
 def evaluate_embedded(
-    data: Embedded, params: Params, weightings: Sequence[str] = WEIGHTINGS, seeds: Sequence[int] = (0,)
+    data: Embedded, params: Params, weightings: Sequence[str] = ROWS, seeds: Sequence[int] = (0,)
 ) -> list[dict]:
-    """One row per weighting: mean and spread over seeds of NMI / ARI / F1, k = number of classes.
+    """One row per weighting or bag baseline (`ROWS`): mean and spread over seeds of NMI / ARI /
+    F1, k = number of classes.
 
-    Weightings that need normal images are left out when the dataset has none.
+    Weightings that need normal images are left out when the dataset has none. The bag
+    baselines use the seed only to draw the compared patches; each seed's distances serve both
+    and are dropped before the next seed's (two N x N matrices at a time).
     """
     k = len(set(data.truth))
+    bag_runs = _bag_baseline_runs(data, params, [w for w in weightings if w in bd.BAG_BASELINES], seeds, k)
     rows = []
-    for weighting in weightings:
-        kind = WEIGHTING_TYPES[weighting]
-        if kind.needs_normals and data.normal_bags is None:
-            continue
-        normals = data.normal_bags if kind.needs_normals else None
-        runs = []
-        # Run once what the seed cannot change.
-        seeded = (kind.uses_seed(params, normals) or params.method in ("kmeans", "spectral")
-                  or len(data.bags) > EXACT_WARD_MAX)
-        for seed in seeds if seeded else seeds[:1]:
-            p = replace(params, n_clusters=k, weighting=weighting, random_state=seed)
-            runs.append(clustering_scores(data.truth, fit_bags(data.bags, normals, p).labels))
-        row = dict(dataset=data.dataset.name, group=data.dataset.group, weighting=weighting,
+    for name in weightings:
+        if name in bag_runs:
+            runs = bag_runs[name]
+        else:
+            kind = WEIGHTING_TYPES[name]
+            if kind.needs_normals and data.normal_bags is None:
+                continue
+            normals = data.normal_bags if kind.needs_normals else None
+            runs = []
+            # Run once what the seed cannot change.
+            seeded = (kind.uses_seed(params, normals) or params.method in ("kmeans", "spectral")
+                      or len(data.bags) > EXACT_WARD_MAX)
+            for seed in seeds if seeded else seeds[:1]:
+                p = replace(params, n_clusters=k, weighting=name, random_state=seed)
+                runs.append(clustering_scores(data.truth, fit_bags(data.bags, normals, p).labels))
+        row = dict(dataset=data.dataset.name, group=data.dataset.group, weighting=name,
                    n_images=len(data.truth), k=k, n_seeds=len(runs))
         for m in METRICS:
             values = np.array([r[m] for r in runs])
@@ -144,12 +158,26 @@ def evaluate_embedded(
     return rows
 
 
+def _bag_baseline_runs(data: Embedded, params: Params, names: Sequence[str], seeds: Sequence[int],
+                       k: int) -> dict[str, list[dict]]:
+    """Scores per seed of each bag baseline in `names` (once if the seed cannot change them)."""
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    if not names:
+        return runs
+    seeded = bd.uses_seed(data.bags.shape[1], params.border)
+    for seed in seeds if seeded else seeds[:1]:
+        distances = bd.bag_distances(data.bags, params.border, seed=seed)
+        for name in names:
+            runs[name].append(clustering_scores(data.truth, bd.bag_labels(distances, k, name)))
+    return runs
+
+
 def group_means(rows: list[dict]) -> list[dict]:
     """MVTec means over the object categories, the texture categories and all of them."""
     out = []
     for name, groups in (("mean objects", ("object",)), ("mean textures", ("texture",)),
                          ("mean all", ("object", "texture"))):
-        for weighting in WEIGHTINGS:
+        for weighting in ROWS:
             sel = [r for r in rows if r["group"] in groups and r["weighting"] == weighting]
             if not sel:
                 continue
@@ -175,7 +203,7 @@ def _cell(row: dict | None) -> str:
 
 def markdown_table(rows: list[dict], title: str) -> str:
     """The paper's layout: one line per dataset, NMI / ARI / F1 per weighting."""
-    present = [w for w in WEIGHTINGS if any(r["weighting"] == w for r in rows)]
+    present = [w for w in ROWS if any(r["weighting"] == w for r in rows)]
     lines = [f"### {title}", "", "| dataset | images | k | " + " | ".join(f"{w} NMI / ARI / F1" for w in present) + " |",
              "|---|---|---|" + "---|" * len(present)]
     names = list(dict.fromkeys(r["dataset"] for r in rows))

@@ -1,4 +1,5 @@
-"""`anoclust evaluate`: the benchmark table (NMI / ARI / F1 per dataset and weighting)."""
+"""`anoclust evaluate`: the benchmark table (NMI / ARI / F1 per dataset and weighting, and the
+multiple-instance baselines chamfer and hausdorff)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 from dataclasses import asdict
 
 from ..atomic import atomic_write_bytes
+from ..bag_distances import BAG_BASELINES, CLUSTERING, PATCHES_PER_BAG
 from ..errors import AnoclustError
 from ..evaluation import (
     CSV_FIELDS,
+    ROWS,
     embed_dataset,
     evaluate_embedded,
     folder_dataset,
@@ -21,7 +24,7 @@ from ..evaluation import (
 )
 from ..job import RunOptions
 from ..outputs import check_out_dir, write_csv
-from ..settings import WEIGHTINGS, settings_line
+from ..settings import settings_line
 from .options import add_method_options, add_run_options, params_from_args
 
 
@@ -54,8 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mtd", action="append", default=[], metavar="ROOT",
                    help="MTD root; protocol: five defect folders, normals from reference_normals.txt")
     p.add_argument("--normal", metavar="DIR|LIST", help="normal references for the FOLDER inputs")
-    p.add_argument("--weightings", type=_names, default=list(WEIGHTINGS), metavar="A,B,...",
-                   help="weightings to run (default %(default)s)")
+    p.add_argument("--weightings", type=_names, default=list(ROWS), metavar="A,B,...",
+                   help="weightings, and the bag-distance baselines chamfer and hausdorff, to run "
+                        "(default %(default)s)")
     p.add_argument("--seeds", type=_ints, default=[0, 1, 2], metavar="S,S,...",
                    help="seeds; seed-dependent scores are reported as mean and spread (default 0,1,2)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for results.csv and results.md")
@@ -66,9 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    unknown = [w for w in args.weightings if w not in WEIGHTINGS]
+    unknown = [w for w in args.weightings if w not in ROWS]
     if unknown or not args.weightings:
-        raise AnoclustError(f"unknown weighting {', '.join(unknown) or '(none)'}: choose from {', '.join(WEIGHTINGS)}")
+        raise AnoclustError(f"unknown weighting {', '.join(unknown) or '(none)'}: choose from {', '.join(ROWS)}")
     if not args.seeds:
         raise AnoclustError("--seeds needs at least one seed")
     if not (args.folders or args.mvtec or args.mtd):
@@ -125,11 +129,23 @@ def _report(rows, quiet: bool) -> None:
         print(f"{r['dataset']}{tag} {r['weighting']}: NMI {r['nmi']:.3f}  ARI {r['ari']:.3f}  F1 {r['f1']:.3f}")
 
 
+def _baselines_note(names) -> str:
+    used = [b for b in BAG_BASELINES if b in names]
+    if not used:
+        return ""
+    how = sorted({CLUSTERING[b] for b in used})
+    clustered = (f"{how[0]} clustering" if len(how) == 1
+                 else ", ".join(f"{b} by {CLUSTERING[b]} clustering" for b in used))
+    return (f" {' and '.join(used)}: distances between the images' bags of raw patch features ({PATCHES_PER_BAG} "
+            f"patches per image outside the border ring, at grid positions drawn with the seed), {clustered} "
+            "(anoclust.bag_distances).")
+
+
 def _markdown(rows, params, args) -> str:
     parts = ["# anoclust evaluate", "",
              f"Settings: {settings_line({k: v for k, v in asdict(params).items() if k not in EVALUATE_SETS})}; seeds {','.join(map(str, args.seeds))} "
              "(seed-dependent scores: mean±spread). 'auto' resolves per weighting as docs/DESIGN.md says. "
-             "Cells: NMI / ARI / F1; k = number of classes.", ""]
+             "Cells: NMI / ARI / F1; k = number of classes." + _baselines_note(args.weightings), ""]
     titles = {"-": "Labelled datasets", "good": "MVTec AD, good clustered as a class",
               "defects": "MVTec AD, defect types only"}
     for protocol, title in titles.items():
