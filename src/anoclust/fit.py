@@ -174,11 +174,11 @@ def cluster(embeddings: np.ndarray, weighting: Weighting, normalize: str, params
         k, diagnostics = choose_k(EmbeddingSpace(normalize, embeddings)(embeddings), params.k_max, method=method,
                                   random_state=params.random_state)
     space, components = clustering_space(embeddings, weighting, normalize, params, int(k))
-    if k == 1:  # nothing stands apart: one group
-        full = space.normalized(embeddings)
-        return _calibrated(space, full, np.zeros(len(embeddings), dtype=np.int64), method, components, diagnostics)
     full = space.normalized(embeddings)
-    labels = cluster_embeddings(space.project(full), int(k), method, params.random_state)
+    if k == 1:  # nothing stands apart: one group
+        labels = np.zeros(len(embeddings), dtype=np.int64)
+    else:
+        labels = cluster_embeddings(space.project(full), int(k), method, params.random_state)
     return _calibrated(space, full, labels, method, components, diagnostics)
 
 
