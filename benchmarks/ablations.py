@@ -26,8 +26,10 @@ from anoclust.settings import Params
 VARIANTS: dict[str, dict] = {
     "default": {},
     "paper's method": dict(tau=1.0, standardize=False, border=0, whiten=False, embed_taps="all",
-                           normalize="none", n_components=0, method="ward"),
+                           normalize="none", n_components=0, method="ward", pooling="weighted"),
     "uniform weighting (average pooling)": dict(weighting="uniform"),
+    "pooling weighted (no choice)": dict(pooling="weighted"),
+    "pooling average (no choice)": dict(pooling="average"),
     "max pooling": dict(weighting="max"),
     "tau 0.25": dict(tau=0.25),
     "tau 1": dict(tau=1.0),

@@ -57,8 +57,8 @@ def unsupervised(n: int, data: str) -> None:
     def stages(weighting: str) -> dict:
         params = Params(n_clusters=k, weighting=weighting)
         (w, scores), score_s = timed(lambda: fit.score(bags, None, params))
-        desc, pool_s = timed(lambda: fit.describe(w, bags, scores, params))
-        _, cluster_s = timed(lambda: fit.cluster(desc.embeddings, w, desc.normalize, params))
+        descs, pool_s = timed(lambda: fit.descriptions(w, bags, scores, params))
+        _, cluster_s = timed(lambda: fit.cluster_best(descs, w, params))
         return {"scoring": score_s, "pooling": pool_s, "clustering": cluster_s}
 
     uniform = stages("uniform")

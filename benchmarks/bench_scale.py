@@ -5,7 +5,7 @@
 Each N runs in a fresh process (so its peak memory is its own) on synthetic 224 px PNG images
 with three defect types, with a cold (empty) feature cache, through the stages of anoclust.fit
 at the default settings with the unsupervised weighting: extraction, scoring (fit.score: the
-within-image whitening of the embeddings and the unsupervised scores), pooling (fit.describe),
+within-image whitening of the embeddings and the unsupervised scores), pooling (fit.descriptions),
 clustering (fit.cluster: the projection onto 4 principal axes per cluster, then Ward; two-stage
 above clustering.EXACT_WARD_MAX images).
 "total" is the child's whole wall time from its start (imports and model loading included,
@@ -81,10 +81,9 @@ def run_one(n: int, data: str, k_sampled: int, cache: str, random: bool = False)
     with mem.stage("scoring"):
         weighting, scores = fit.score(bags, None, params)
     with mem.stage("pooling"):
-        described = fit.describe(weighting, bags, scores, params)
-    embeddings = described.embeddings
+        described = fit.descriptions(weighting, bags, scores, params)
     with mem.stage("clustering"):
-        labels = fit.cluster(embeddings, weighting, described.normalize, params).labels
+        labels = fit.cluster_best(described, weighting, params)[1].labels
     total = time.perf_counter() - start + imports
     cpu_total = time.process_time()  # CPU seconds of the whole child, all threads
     mem.close()

@@ -7,7 +7,7 @@ out) and synthetic sets of the kinds that stress the method differently: small l
 ("variable"), and the demo's MVTec-style category with good as a class ("demo").
 
 `nmis` clusters a set with a setting exactly as the tool does (the stages of anoclust.fit,
-k = the number of classes): on the full set and on random 90% subsets, whose mean tells a
+k = the number of classes; with pooling "auto" each subset chooses its pooling itself): on the full set and on random 90% subsets, whose mean tells a
 setting that is better from one that got lucky on one clustering.
 """
 
@@ -113,12 +113,18 @@ def scored(data: Embedded, params: Params) -> Scored:
 
 
 def describe(data: Embedded, params: Params) -> tuple[Scored, fit.Description]:
-    """fit.describe with `params`; the memoised weighting keeps its fitted state (which depends
-    only on SCORE_SETTINGS) and pools with these params."""
+    """The description fit keeps with `params` (fit.descriptions, then fit.cluster_best on the whole
+    set); the memoised weighting keeps its fitted state (which depends only on SCORE_SETTINGS)
+    and pools with these params."""
+    s, descs = _descriptions(data, params)
+    return s, fit.cluster_best(descs, s.weighting, params)[0]
+
+
+def _descriptions(data: Embedded, params: Params) -> tuple[Scored, list[fit.Description]]:
     s = scored(data, params)
     weighting = copy.copy(s.weighting)
     weighting.params = params
-    return dataclasses.replace(s, weighting=weighting), fit.describe(weighting, s.bags, s.scores, params)
+    return dataclasses.replace(s, weighting=weighting), fit.descriptions(weighting, s.bags, s.scores, params)
 
 
 def subset_rows(n_images: int, subsets: int = 10) -> list[np.ndarray]:
@@ -129,11 +135,10 @@ def subset_rows(n_images: int, subsets: int = 10) -> list[np.ndarray]:
 
 def nmis(data: Embedded, params: Params, subsets: int = 10) -> list[float]:
     """NMI with k = the number of classes: the full set first, then each random 90% subset."""
-    s, d = describe(data, params)
+    s, descs = _descriptions(data, params)
     p = dataclasses.replace(params, n_clusters=len(set(s.truth)))
     rows = [np.arange(len(s.truth))] + subset_rows(len(s.truth), subsets)
-    return [clustering_scores(s.truth[r], fit.cluster(d.embeddings[r], s.weighting, d.normalize, p).labels)["nmi"]
-            for r in rows]
+    return [clustering_scores(s.truth[r], fit.cluster_best(descs, s.weighting, p, r)[1].labels)["nmi"] for r in rows]
 
 
 def weightings_of(data: Embedded) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ from .labels import NORMAL
 from .normal_threshold import resolve_normal_threshold
 from .novelty import calibrate_thresholds, centre_distances
 from .ordering import canonical_order, take_rows
-from .settings import Params
+from .settings import POOLINGS, Params
 from .space import EmbeddingSpace
 from .weighting import Weighting, make_weighting
 from .weighting.pooling import score_peak
@@ -38,6 +38,14 @@ log = logging.getLogger(__name__)
 # k clusters' centres span k - 1 directions, and the directions of least variation across the
 # set blur them (docs/DESIGN.md).
 COMPONENTS_PER_CLUSTER = 4
+
+# pooling="auto": the average pooling must separate the clusters this much better (silhouette
+# ratio) to replace the weighted one, the method's own. On the study sets the ratio is 1.6-1.8
+# where the average wins by 0.1-0.2 NMI (NEU) and at most 1.02 where the weighted wins (docs/DESIGN.md).
+AVERAGE_MARGIN = 1.25
+# pooling="auto" compares the descriptions' silhouettes on at most this many images (seeded draw):
+# the mean silhouette of a few thousand rows is steady to about 0.01, and it costs O(N^2).
+SILHOUETTE_SAMPLE = 2000
 
 # scorer(fitted weighting, bags in canonical order) -> patch scores; the default runs locally.
 Scorer = Callable[[Weighting, np.ndarray], "np.ndarray | None"]
@@ -57,6 +65,8 @@ class Resolved:
     score_peak: float | None  # pooling.score_peak of the scores; None without scores
     normal_threshold: float | None
     k_diagnostics: dict | None = None  # choose_k's criterion values when k was chosen
+    pooling: str | None = None  # settings.POOLINGS; None for weightings without scores
+    pooling_silhouettes: dict | None = None  # each pooling's clusters' silhouette, when "auto" compared them
 
 
 @dataclass
@@ -125,23 +135,26 @@ class Description:
     embed_taps: str
     embed_from: int
     normalize: str
+    pooling: str | None = None  # settings.POOLINGS; None for weightings without scores
 
 
-def describe(weighting: Weighting, bags: np.ndarray, scores: np.ndarray | None, params: Params) -> Description:
+def describe(weighting: Weighting, bags: np.ndarray, scores: np.ndarray | None, params: Params,
+             pooling: str | None = "weighted") -> Description:
     """Stage 2: patch weights and one embedding per image, with the taps and normalisation
     "auto" resolves to.
 
     "auto" describes the defect by the deepest tap, l2-normalised, where the weighting says the
     defects are local (the reference weighting always; the unsupervised one when its score peak
-    is high): the scores still use every tap, but in the description the fine tap and the
-    embedding's length carry more of the parts' own variation than of the defect type. Bags not
-    laid out as the backbone's default taps keep every tap.
+    is high) and with average pooling: the scores still use every tap, but in the description
+    the fine tap and the embedding's length carry more of the parts' own variation than of the
+    defect type. Bags not laid out as the backbone's default taps keep every tap.
     """
-    embeddings, weights = weighting.pool(bags, scores)
+    pooling = pooling if weighting.scored else None
+    embeddings, weights = weighting.pool(bags, scores, pooling or "weighted")
     peak = None if scores is None else score_peak(scores)
     dim = embeddings.shape[1]
     last = deepest_tap_channels(params.backbone, dim)
-    local = weighting.describes_locally(peak) and last is not None
+    local = (pooling == "average" or weighting.describes_locally(peak)) and last is not None
     taps = ("deepest" if local else "all") if params.embed_taps == "auto" else params.embed_taps
     normalize = ("l2" if local else "none") if params.normalize == "auto" else params.normalize
     start = 0
@@ -150,7 +163,15 @@ def describe(weighting: Weighting, bags: np.ndarray, scores: np.ndarray | None, 
             raise AnoclustError(f"--embed-taps deepest needs the patch features of {params.backbone}'s default "
                                 f"taps, not {dim} channels: use --embed-taps all")
         start = dim - last
-    return Description(embeddings[:, start:], weights, peak, taps, start, normalize)
+    return Description(embeddings[:, start:], weights, peak, taps, start, normalize, pooling)
+
+
+def descriptions(weighting: Weighting, bags: np.ndarray, scores: np.ndarray | None, params: Params
+                 ) -> list[Description]:
+    """Stage 2 for each pooling the settings leave open: with pooling "auto", a weighting with
+    scores describes the images both ways and `cluster_best` keeps one."""
+    choices = POOLINGS if params.pooling == "auto" and weighting.scored else (params.pooling,)
+    return [describe(weighting, bags, scores, params, "weighted" if p == "auto" else p) for p in choices]
 
 
 @dataclass
@@ -180,6 +201,46 @@ def cluster(embeddings: np.ndarray, weighting: Weighting, normalize: str, params
     else:
         labels = cluster_embeddings(space.project(full), int(k), method, params.random_state)
     return _calibrated(space, full, labels, method, components, diagnostics)
+
+
+def cluster_best(descs: list[Description], weighting: Weighting, params: Params, rows: np.ndarray | None = None,
+                 given: np.ndarray | None = None) -> tuple[Description, Clustering, dict | None]:
+    """Stage 3 on each description of `descs` (rows `rows` of it; `given`: their labels instead
+    of clustering) and the one whose clusters are the better separated, by the mean silhouette
+    in its clustering space: the average replaces the weighted description only when its
+    silhouette is positive and at least AVERAGE_MARGIN times the weighted one's. Returns the
+    description, its clustering, and each pooling's silhouette when there was a choice.
+
+    Where a defect covers the whole image, the softmax picks a few patches of the defect texture
+    at random and average pooling describes it better; where the defect is local, the average
+    is dominated by the parts' own variation (docs/DESIGN.md)."""
+    found = []
+    for d in descs:
+        x = d.embeddings if rows is None else d.embeddings[rows]
+        if given is None:
+            found.append(cluster(x, weighting, d.normalize, params))
+        else:
+            space, components = clustering_space(x, weighting, d.normalize, params, int(given.max()) + 1)
+            found.append(_calibrated(space, space.normalized(x), given, "labels", components, None))
+    if len(descs) == 1:
+        return descs[0], found[0], None
+    values = [_silhouette(f, d.embeddings if rows is None else d.embeddings[rows], params.random_state)
+              for d, f in zip(descs, found)]
+    weighted, average = values  # descriptions() gives them in this order
+    best = 1 if average > 0 and average >= AVERAGE_MARGIN * max(weighted, 0.0) else 0
+    return descs[best], found[best], {d.pooling: round(v, 6) for d, v in zip(descs, values)}
+
+
+def _silhouette(found: Clustering, embeddings: np.ndarray, random_state: int) -> float:
+    """Mean silhouette of the labels in the clustering space; 0 (no structure) with one cluster."""
+    from sklearn.metrics import silhouette_score
+
+    k = len(np.unique(found.labels))
+    if k < 2 or k >= len(embeddings):
+        return 0.0
+    sample = SILHOUETTE_SAMPLE if len(embeddings) > SILHOUETTE_SAMPLE else None
+    return float(silhouette_score(found.space(embeddings), found.labels, sample_size=sample,
+                                  random_state=random_state))
 
 
 def clustering_space(embeddings: np.ndarray, weighting: Weighting, normalize: str, params: Params,
@@ -270,7 +331,7 @@ def _fit(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params, score
 
     weighting, scores = score(bags, normal_bags, params, scorer)
     threshold = resolve_normal_threshold(params.normal_threshold, weighting, normal_bags)
-    desc = describe(weighting, bags, scores, params)
+    descs = descriptions(weighting, bags, scores, params)
     normals = np.zeros(len(bags), dtype=bool)
     if threshold is not None and given is None:
         normals = np.nanmax(scores, 1) < threshold
@@ -278,12 +339,8 @@ def _fit(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params, score
             raise AnoclustError(f"all {len(bags)} images score below the normal threshold {threshold:.4g} and were "
                                 "set apart as normal: nothing is left to cluster")
         check_count(int((~normals).sum()), params, "left after setting normal images apart")
-    if given is None:
-        found = cluster(desc.embeddings[~normals], weighting, desc.normalize, params)
-    else:
-        given = np.asarray(given)[order]
-        space, components = clustering_space(desc.embeddings, weighting, desc.normalize, params, int(given.max()) + 1)
-        found = _calibrated(space, space.normalized(desc.embeddings), given, "labels", components, None)
+    given = None if given is None else np.asarray(given)[order]
+    desc, found, silhouettes = cluster_best(descs, weighting, params, None if given is not None else ~normals, given)
     labels = np.full(len(bags), NORMAL, dtype=np.int64)
     labels[~normals] = found.labels
 
@@ -291,6 +348,7 @@ def _fit(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params, score
         weighting=weighting.name, method=found.method, embed_taps=desc.embed_taps, embed_from=desc.embed_from,
         normalize=desc.normalize, n_components=found.n_components, n_clusters=int(found.labels.max()) + 1,
         score_peak=desc.score_peak, normal_threshold=threshold, k_diagnostics=found.k_diagnostics,
+        pooling=desc.pooling, pooling_silhouettes=silhouettes,
     )
     model = Model(params, resolved, weighting, found.space, desc.embeddings[~normals], found.cluster_centers,
                   found.novelty_centers, found.unknown_thresholds, tuple(bags.shape[1:]))
@@ -327,7 +385,7 @@ def assign_bags(model: Model, bags: np.ndarray) -> Assignment:
         raise AnoclustError(f"patch bags of shape {bags.shape[1:]} do not fit the model's {tuple(model.patch_shape)}: "
                             "use the model's backbone and image size")
     scores = model.weighting.new_scores(bags)
-    embeddings, _ = model.weighting.pool(bags, scores)
+    embeddings, _ = model.weighting.pool(bags, scores, model.resolved.pooling or "weighted")
     full = model.space.normalized(embeddings[:, model.resolved.embed_from :])
     nearest = centre_distances(model.space.project(full), model.cluster_centers).argmin(1)
     distances = np.linalg.norm(full - model.novelty_centers[nearest], axis=1)

@@ -27,7 +27,7 @@ from .atomic import read_regular
 from .errors import AnoclustError
 from .fit import Model, Resolved
 from .outputs import all_or_nothing, write_json, write_npz
-from .settings import DEFAULTS, EMBED_TAPS, METHODS, NORMALIZATIONS, WEIGHTINGS, Params, validate
+from .settings import DEFAULTS, EMBED_TAPS, METHODS, NORMALIZATIONS, POOLINGS, WEIGHTINGS, Params, validate
 from .space import EmbeddingSpace
 from .weighting import WEIGHTING_TYPES
 from .weighting.base import state_arrays, state_from_arrays
@@ -181,6 +181,9 @@ def _model(meta: dict, arrays: dict) -> Model:
 
 def _typed_resolved(r) -> dict:
     _expect(isinstance(r, dict), "resolved must be an object")
+    if "pooling" not in r and "pooling_silhouettes" not in r:  # saved before pooling="auto": always weighted
+        scored = r.get("weighting") in WEIGHTING_TYPES and WEIGHTING_TYPES[r["weighting"]].scored
+        r = {**r, "pooling": "weighted" if scored else None, "pooling_silhouettes": None}
     names = {f.name for f in dataclasses.fields(Resolved)}
     _expect(set(r) == names, f"resolved must have exactly the keys {', '.join(sorted(names))}")
     checks = {
@@ -190,6 +193,8 @@ def _typed_resolved(r) -> dict:
         "n_clusters": _whole(r["n_clusters"], 1), "score_peak": r["score_peak"] is None or _real(r["score_peak"]),
         "normal_threshold": r["normal_threshold"] is None or _real(r["normal_threshold"]),
         "k_diagnostics": r["k_diagnostics"] is None or isinstance(r["k_diagnostics"], dict),
+        "pooling": r["pooling"] is None or r["pooling"] in POOLINGS,
+        "pooling_silhouettes": r["pooling_silhouettes"] is None or isinstance(r["pooling_silhouettes"], dict),
     }
     bad = [name for name, ok in checks.items() if not ok]
     _expect(not bad, f"resolved {', '.join(f'{b}={r[b]!r}' for b in bad)} not allowed")

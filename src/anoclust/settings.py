@@ -25,6 +25,8 @@ WEIGHTINGS = ("uniform", "max", "unsupervised", "reference")
 METHODS = ("ward", "ward_kmeans", "average", "complete", "kmeans", "spectral")
 NORMALIZATIONS = ("none", "l2", "whiten")
 EMBED_TAPS = ("all", "deepest")
+# How a scored weighting pools a bag (anoclust.fit.describe); "auto" tries both.
+POOLINGS = ("weighted", "average")
 DEFAULT_BACKBONE = "mobilenet_v2"
 # The network's input side; beyond the largest, one image's patch bag and its distance products
 # no longer fit a workstation (a 1024 px grid has 16,384 patches).
@@ -154,7 +156,11 @@ METHOD_SETTINGS: tuple[Setting, ...] = (
       "--image-size"),
     S("random_state", 0, whole(0), "random seed", "--seed"),
     # research: the paper's method is --tau 1 --no-standardize --border 0 --no-whiten --embed-taps all
-    # --normalize none --components 0 --method ward
+    # --normalize none --components 0 --method ward --pooling weighted
+    S("pooling", "auto", choice(POOLINGS, auto=True),
+      "how scored weightings pool each bag: weighted = softmax of the patch scores, average = mean of the "
+      "scored patches (deepest tap, l2); auto = whichever gives the better separated clusters (silhouette)",
+      "--pooling", "research"),
     S("tau", 0.5, positive_real(), "softmax temperature of the patch weights", "--tau", "research"),
     S("standardize", True, switch(), "standardise patch scores within each image before the softmax",
       "--standardize", "research"),

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..space import PatchSpace, Whitening, interior_mask
-from .pooling import softmax_weights, weighted_average
+from .pooling import scored_average_weights, softmax_weights, weighted_average
 
 
 class Weighting:
@@ -60,8 +60,10 @@ class Weighting:
         """Patch scores of images that were not part of the fit."""
         return None
 
-    def pool(self, bags: np.ndarray, scores: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """(embeddings (N, D), patch weights (N, M))."""
+    def pool(self, bags: np.ndarray, scores: np.ndarray | None, pooling: str = "weighted"
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings (N, D), patch weights (N, M)). pooling (settings.POOLINGS) is read by the
+        weightings with scores only."""
         raise NotImplementedError
 
     def describes_locally(self, peak: float | None) -> bool:
@@ -75,8 +77,9 @@ class Weighting:
 
 
 class ScoredWeighting(Weighting):
-    """Weights softmax(standardised score / tau) over each image's scored patches; the border ring
-    is neither scored nor weighted; the embedding goes through `embedding_map` (a whitening)."""
+    """Weights softmax(standardised score / tau) over each image's scored patches, or equal
+    weights over them (pooling "average"); the border ring is neither scored nor weighted; the
+    embedding goes through `embedding_map` (a whitening)."""
 
     scored = True
     projects = True
@@ -88,8 +91,12 @@ class ScoredWeighting(Weighting):
     def embedding_map(self) -> Whitening | None:
         return None
 
-    def pool(self, bags: np.ndarray, scores: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        weights = softmax_weights(scores, tau=self.params.tau, standardize=self.params.standardize)
+    def pool(self, bags: np.ndarray, scores: np.ndarray | None, pooling: str = "weighted"
+             ) -> tuple[np.ndarray, np.ndarray]:
+        if pooling == "average":
+            weights = scored_average_weights(scores)
+        else:
+            weights = softmax_weights(scores, tau=self.params.tau, standardize=self.params.standardize)
         embeddings = weighted_average(bags, weights)
         whiten = self.embedding_map
         return (embeddings if whiten is None else whiten(embeddings)), weights

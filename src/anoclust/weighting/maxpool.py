@@ -11,5 +11,6 @@ from .pooling import max_pool
 class MaxWeighting(Weighting):
     name = "max"
 
-    def pool(self, bags: np.ndarray, scores: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def pool(self, bags: np.ndarray, scores: np.ndarray | None, pooling: str = "weighted"
+             ) -> tuple[np.ndarray, np.ndarray]:
         return max_pool(bags)

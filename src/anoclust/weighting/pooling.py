@@ -51,6 +51,15 @@ def softmax_weights(scores: np.ndarray, tau: float, standardize: bool = True) ->
     return (w / w.sum(1, keepdims=True)).astype(np.float32)
 
 
+def scored_average_weights(scores: np.ndarray) -> np.ndarray:
+    """Equal weights over each image's scored (non-NaN) patches: average pooling of the patches
+    the scores look at, for defects that cover the whole image (anoclust.fit.describe)."""
+    scored = ~np.isnan(np.asarray(scores))
+    if not scored.any(1).all():
+        raise ValueError("every image needs at least one scored patch")
+    return (scored / scored.sum(1, keepdims=True)).astype(np.float32)
+
+
 def weighted_average(bags: np.ndarray, weights: np.ndarray, chunk: int = 256) -> np.ndarray:
     """e_i = sum_m alpha_im z_im for every image: (N, M, D), (N, M) -> (N, D).
 

@@ -11,6 +11,7 @@ from .pooling import weighted_average
 class UniformWeighting(Weighting):
     name = "uniform"
 
-    def pool(self, bags: np.ndarray, scores: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def pool(self, bags: np.ndarray, scores: np.ndarray | None, pooling: str = "weighted"
+             ) -> tuple[np.ndarray, np.ndarray]:
         weights = np.full(bags.shape[:2], 1.0 / bags.shape[1], dtype=np.float32)
         return weighted_average(bags, weights), weights
