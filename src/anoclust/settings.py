@@ -25,6 +25,7 @@ WEIGHTINGS = ("uniform", "max", "unsupervised", "reference")
 METHODS = ("ward", "ward_kmeans", "average", "complete", "kmeans", "spectral")
 NORMALIZATIONS = ("none", "l2", "whiten")
 EMBED_TAPS = ("all", "deepest")
+ASPECTS = ("squash", "keep")
 DEFAULT_BACKBONE = "mobilenet_v2"
 # The network's input side; beyond the largest, one image's patch bag and its distance products
 # no longer fit a workstation (a 1024 px grid has 16,384 patches).
@@ -152,6 +153,9 @@ METHOD_SETTINGS: tuple[Setting, ...] = (
       "--weights"),
     S("image_size", 288, whole(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE), "input size of the network in pixels",
       "--image-size"),
+    S("aspect", "squash", choice(ASPECTS),
+      "squash: resize every image to the square input; keep: keep each image's aspect ratio (a patch grid "
+      "of its own shape, the same number of patches, the border ring cropped at extraction)", "--aspect"),
     S("random_state", 0, whole(0), "random seed", "--seed"),
     # research: the paper's method is --tau 1 --no-standardize --border 0 --no-whiten --embed-taps all
     # --normalize none --components 0 --method ward

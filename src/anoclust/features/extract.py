@@ -3,6 +3,11 @@
 Decoding runs in worker threads a few batches ahead of the network (PIL releases the GIL while
 it decodes and resizes), so the network is not starved; the window is bounded, so memory does
 not grow with the number of images.
+
+With aspect "keep" (anoclust.features.aspect) each image has its own input shape: images are
+batched with others of the same shape, and the border ring is cropped from the aggregated map,
+so every bag still has the same number of patches. The cache then stores a bag as (rows, cols,
+D), so a cached bag brings its grid back with it.
 """
 
 from __future__ import annotations
@@ -24,11 +29,16 @@ from ..inputs.decode import load_image, read_size
 from ..progress import progress_bar
 from ..settings import DEFAULTS
 from .aggregate import aggregate_patches
+from .aspect import choose_grid, crop_ring, grid_of, input_shape, interior_count, ring_width, square_grids
 
 log = logging.getLogger(__name__)
 
 # Bump when anything changes what a cached bag holds for the same settings.
 FEATURE_FORMAT = 1
+
+# In keep mode, images wait for batch-mates of their own shape; beyond this many waiting images
+# the fullest shape's batch runs part-empty (padded, so no bag changes), bounding memory.
+MAX_WAITING_BATCHES = 4
 
 # Patch bags larger than this (bytes) are kept in a memory-mapped file in the run's scratch
 # folder instead of in memory: 1 GiB is about 5,000 images at the default settings.
@@ -43,11 +53,13 @@ class EmbeddingConfig:
     taps: tuple[str, ...] | None = None
     image_size: int = DEFAULTS["image_size"]
     weights: str | None = None
+    aspect: str = DEFAULTS["aspect"]  # "squash" or "keep"
+    border: int = DEFAULTS["border"]  # the ring cropped at extraction (aspect "keep" only)
 
     @classmethod
     def of(cls, params) -> "EmbeddingConfig":
         """The configuration a fit's settings (anoclust.settings.Params) ask for."""
-        return cls(params.backbone, None, params.image_size, params.weights)
+        return cls(params.backbone, None, params.image_size, params.weights, params.aspect, params.border)
 
 
 @dataclass
@@ -57,8 +69,10 @@ class Extraction:
     bags: np.ndarray  # (n_ok, M, D) float16
     ok: np.ndarray  # indices into the input paths of the rows of `bags`
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-    grid: tuple[int, int] = (0, 0)  # patch grid (rows, cols); M = rows * cols
+    # (n_ok, 2) each image's patch grid (rows, cols), rows * cols = M; row-major in the bag
+    grids: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
     weights_sha256: str | None = None
+    ring: int = 0  # patches cropped from each edge at extraction (aspect "keep"), 0 otherwise
 
 
 class PatchExtractor:
@@ -97,13 +111,38 @@ class PatchExtractor:
     def model_id(self) -> str:
         m = self.model
         taps = ",".join(t.name for t in m.feature_info)
-        return f"v{FEATURE_FORMAT}|{m.spec.name}|{taps}|{self.config.image_size}|{m.weights_sha256 or 'random'}"
+        base = f"v{FEATURE_FORMAT}|{m.spec.name}|{taps}|{self.config.image_size}|{m.weights_sha256 or 'random'}"
+        # Squash keys stay as they were, so existing caches stay valid; keep mode's bags depend on
+        # the ring too, and never share a key with squash mode's.
+        return base if not self.keeps_aspect else f"{base}|keep|ring{self.ring}"
+
+    @property
+    def keeps_aspect(self) -> bool:
+        return self.config.aspect == "keep"
+
+    @property
+    def stride(self) -> int:
+        return self.model.feature_info[0].stride
 
     @property
     def grid(self) -> tuple[int, int]:
-        stride = self.model.feature_info[0].stride
-        side = -(-self.config.image_size // stride)
+        """The square input's patch grid (aspect "squash")."""
+        side = -(-self.config.image_size // self.stride)
         return side, side
+
+    @property
+    def ring(self) -> int:
+        """Patches cropped from each edge at extraction: the border ring in keep mode, else 0."""
+        return ring_width(self.grid[0], self.config.border) if self.keeps_aspect else 0
+
+    @property
+    def n_patches(self) -> int:
+        return interior_count(self.grid[0], self.config.border) if self.keeps_aspect else self.grid[0] * self.grid[1]
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """Keep mode: the network input (height, width) for an image of that oriented size."""
+        grid = choose_grid(height, width, self.n_patches, self.ring)
+        return input_shape(grid, self.ring, self.stride)
 
     def _normalise(self, batch: np.ndarray) -> torch.Tensor:
         spec = self.model.spec
@@ -114,9 +153,21 @@ class PatchExtractor:
 
     @torch.inference_mode()
     def embed_arrays(self, images: np.ndarray) -> np.ndarray:
-        """(B, 3, H, W) float images in [0, 1] -> (B, M, D) float16 patch bags."""
+        """(B, 3, H, W) float images in [0, 1] -> (B, M, D) float16 patch bags (the ring cropped
+        in keep mode)."""
         maps = self.model(self._normalise(np.ascontiguousarray(images, dtype=np.float32)))
-        return aggregate_patches(maps).to(torch.float16).numpy()  # torch converts much faster
+        bags = aggregate_patches(maps)
+        if self.ring:
+            bags = crop_ring(bags, *maps[0].shape[-2:], self.ring)
+        return bags.to(torch.float16).numpy()  # torch converts much faster
+
+    def _cached(self, bag: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """A cache entry as (bag (M, D), grid), or None when its shape is not this setting's."""
+        if self.keeps_aspect:  # stored as (rows, cols, D)
+            if bag.ndim == 3 and bag.shape[0] * bag.shape[1] == shape[0] and bag.shape[2] == shape[1]:
+                return bag.reshape(shape), (int(bag.shape[0]), int(bag.shape[1]))
+            return None
+        return (bag, self.grid) if bag.shape == shape else None
 
     def _read(self, path: str, model_id: str, shape: tuple[int, int]):
         """Worker: a cached bag, or a decoded image with the key to store its bag under."""
@@ -129,10 +180,11 @@ class PatchExtractor:
             key = self.cache.key(file_digest(path), model_id) if self.cache.root else None
         except OSError:
             key = None  # load_image says why the file cannot be read, as it does without a cache
-        if key is not None and (bag := self.cache.get(key)) is not None and bag.shape == shape:
-            return "bag", bag, key
+        if key is not None and (bag := self.cache.get(key)) is not None and (hit := self._cached(bag, shape)):
+            return "bag", hit, key
         try:
-            return "image", load_image(path, self.config.image_size), key
+            size = self.input_size if self.keeps_aspect else self.config.image_size
+            return "image", load_image(path, size), key
         except ImageReadError as exc:
             return "error", str(exc), None
 
@@ -158,24 +210,29 @@ class PatchExtractor:
         shape = self.bag_shape(len(paths))
         bags = allocate_bags(shape, self.scratch_dir)
         ok = np.zeros(len(paths), dtype=bool)
+        grids = square_grids(len(paths), self.grid[0])
         skipped: list[tuple[str, str]] = []
-        batch: list[tuple[int, np.ndarray, str | None]] = []
+        # images waiting for the network, by input shape (one shape unless keep mode)
+        waiting: dict[tuple[int, ...], list[tuple[int, np.ndarray, str | None]]] = {}
         n_cached = 0
         # Cache entries are written (and fsynced, ~10 ms each) by a background thread, so the
         # network never waits for the disk; at most a few batches' worth are in flight.
         writes: deque[Future] = deque()
 
-        def flush():
+        def flush(batch: list[tuple[int, np.ndarray, str | None]]):
             images = np.stack([img for _, img, _ in batch])
             # Always the same batch shape: the backend's arithmetic (and so an image's bag, down
             # to the last bit) then never depends on how many images share its batch.
             pad = np.zeros((self.batch_size - len(batch),) + images.shape[1:], dtype=images.dtype)
             out = self.embed_arrays(np.concatenate([images, pad]))[: len(batch)]
+            grid = grid_of(images.shape, self.ring, self.stride)
             for (i, _, key), bag in zip(batch, out):
                 bags[i] = bag
                 ok[i] = True
+                grids[i] = grid
                 if key is not None:
-                    writes.append(writer.submit(self.cache.put, key, bag))
+                    entry = bag.reshape(grid + bag.shape[-1:]) if self.keeps_aspect else bag
+                    writes.append(writer.submit(self.cache.put, key, entry))
             while len(writes) > 4 * self.batch_size:
                 writes.popleft().result()
             batch.clear()
@@ -183,34 +240,41 @@ class PatchExtractor:
         with progress_bar(len(paths), desc, self.quiet) as bar, ThreadPoolExecutor(1) as writer:
             for i, (kind, value, key) in enumerate(self._prefetch(paths, model_id, shape[1:])):
                 if kind == "bag":
-                    bags[i] = value
+                    bags[i], grids[i] = value
                     ok[i] = True
                     n_cached += 1
                 elif kind == "error":
                     skipped.append((paths[i], value.removeprefix(f"{paths[i]}: ")))
                 else:
+                    batch = waiting.setdefault(value.shape, [])
                     batch.append((i, value, key))
                     if len(batch) == self.batch_size:
-                        flush()
+                        flush(batch)
+                    elif sum(map(len, waiting.values())) > MAX_WAITING_BATCHES * self.batch_size:
+                        flush(max(waiting.values(), key=len))
                 bar.update(1)
-            if batch:
-                flush()
+            for batch in waiting.values():
+                if batch:
+                    flush(batch)
             while writes:
                 writes.popleft().result()
         n_ok = int(ok.sum())
         log.info("%s: %d from the cache, %d computed, %d skipped", desc, n_cached, n_ok - n_cached, len(skipped))
-        return self.assemble(bags, ok, skipped)
+        return self.assemble(bags, ok, skipped, grids)
 
     def bag_shape(self, n_images: int) -> tuple[int, int, int]:
-        return n_images, self.grid[0] * self.grid[1], sum(t.channels for t in self.model.feature_info)
+        return n_images, self.n_patches, sum(t.channels for t in self.model.feature_info)
 
-    def assemble(self, bags: np.ndarray, ok: np.ndarray, skipped: list[tuple[str, str]]) -> Extraction:
-        """The Extraction of the rows of `bags` flagged in `ok`, moved to the front in place."""
+    def assemble(self, bags: np.ndarray, ok: np.ndarray, skipped: list[tuple[str, str]],
+                 grids: np.ndarray) -> Extraction:
+        """The Extraction of the rows of `bags` (and `grids`) flagged in `ok`, moved to the front
+        in place."""
         index = np.flatnonzero(ok)
         for row, i in enumerate(index):  # in place, so a memory-mapped array is not copied
             if row != i:
                 bags[row] = bags[i]
-        return Extraction(bags[: len(index)], index, skipped, self.grid, self.model.weights_sha256)
+        return Extraction(bags[: len(index)], index, skipped, np.asarray(grids)[index], self.model.weights_sha256,
+                          self.ring)
 
 
 def allocate_bags(
