@@ -7,7 +7,8 @@ features before their distances are measured. Three corrections to the plain met
 - **Border ring.** Patches on the outermost rings of the grid see the network's zero padding
   and the edge of the crop. Their scores measure that, not the part: on MTD the largest patch
   score sat on the outermost ring in 98% of the images. Ring patches are neither scored,
-  weighted nor used as matches; their score is NaN ("not scored").
+  weighted nor used as matches; their score is NaN ("not scored"). With aspect "keep" the
+  extraction crops the ring itself (anoclust.features.aspect) and every patch is scored.
 - **Whitening by the normal images.** With normal references, patch features are compared
   after a linear map that whitens the normal patches (mean removed, covariance made the
   identity, with shrinkage towards a scaled identity so that directions normal patches barely
@@ -59,6 +60,18 @@ def interior_mask(n_patches: int, border: int) -> np.ndarray:
     mask = np.zeros((side, side), dtype=bool)
     mask[ring : side - ring, ring : side - ring] = True
     return mask.ravel()
+
+
+def scored_mask(n_patches: int, border: int, aspect: str) -> np.ndarray | None:
+    """The patches scored weightings use: the interior_mask of the square grid, or all of them
+    (None) with aspect "keep", whose extraction has already cropped the ring (a ring is never
+    cropped twice)."""
+    return None if aspect == "keep" else interior_mask(n_patches, border)
+
+
+def scored_ring(border: int, aspect: str) -> int:
+    """The ring left out of the bags at scoring time: none with aspect "keep" (see scored_mask)."""
+    return 0 if aspect == "keep" else border
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..space import PatchSpace, Whitening, interior_mask
+from ..space import PatchSpace, Whitening, scored_mask
 from .pooling import softmax_weights, weighted_average
 
 
@@ -76,13 +76,13 @@ class Weighting:
 
 class ScoredWeighting(Weighting):
     """Weights softmax(standardised score / tau) over each image's scored patches; the border ring
-    is neither scored nor weighted; the embedding goes through `embedding_map` (a whitening)."""
+    is neither scored nor weighted (with aspect "keep" the extraction cropped it already); the embedding goes through `embedding_map` (a whitening)."""
 
     scored = True
     projects = True
 
     def _space(self, n_patches: int) -> PatchSpace:
-        return PatchSpace(interior_mask(n_patches, self.params.border))
+        return PatchSpace(scored_mask(n_patches, self.params.border, self.params.aspect))
 
     @property
     def embedding_map(self) -> Whitening | None:
