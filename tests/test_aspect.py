@@ -227,3 +227,14 @@ def test_a_run_folder_whose_grids_differ_in_size_is_refused(tmp_path, capsys):
               ring=np.int64(-1))
     code, _, err = call_cli(capsys, "report", str(folder))
     assert code == 2 and "ring" in err
+
+
+@pytest.mark.slow
+def test_evaluate_runs_in_keep_mode(strips, tmp_path, capsys, one_thread):
+    code, _, err = call_cli(capsys, "evaluate", str(strips / "in"), "--normal", str(strips / "normal"), "--aspect",
+                            "keep", "--image-size", "64", "--seeds", "0", "--no-cache", "--quiet",
+                            "--out", str(tmp_path / "eval"))
+    assert code == 0, err
+    rows = _rows(tmp_path / "eval" / "results.csv")
+    assert {"uniform", "reference", "chamfer"} <= {r["weighting"] for r in rows}
+    assert "aspect keep" in (tmp_path / "eval" / "results.md").read_text()
