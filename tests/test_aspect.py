@@ -238,3 +238,22 @@ def test_evaluate_runs_in_keep_mode(strips, tmp_path, capsys, one_thread):
     rows = _rows(tmp_path / "eval" / "results.csv")
     assert {"uniform", "reference", "chamfer"} <= {r["weighting"] for r in rows}
     assert "aspect keep" in (tmp_path / "eval" / "results.md").read_text()
+
+
+@pytest.mark.dask
+@pytest.mark.slow
+def test_dask_engine_extracts_keep_mode_as_locally(strips, tmp_path, monkeypatch):
+    pytest.importorskip("distributed", reason="Dask is not installed (pip install 'anoclust[dask]')")
+    from anoclust import distributed
+    from anoclust.inputs.listing import read_input
+    from anoclust.job import RunOptions, run_clustering
+    from anoclust.settings import Params
+
+    images = read_input(strips / "in")
+    monkeypatch.setattr(distributed, "EXTRACT_SHARD", 4)  # several shards per worker
+    params = Params(n_clusters=3, weighting="unsupervised", n_sampled=4, image_size=64, aspect="keep")
+    local = run_clustering(images, params, RunOptions(quiet=True))
+    with distributed.open_engine(2, None, str(tmp_path)) as engine:
+        remote = run_clustering(images, params, RunOptions(quiet=True), engine=engine)
+    assert np.array_equal(remote.grids, local.grids) and remote.ring == local.ring == 1
+    assert np.array_equal(remote.fit.scores, local.fit.scores) and np.array_equal(remote.fit.labels, local.fit.labels)
