@@ -5,9 +5,16 @@ becomes 16 times narrower along its length) and distorts differently sized image
 With "keep", each image gets an interior grid (ih, iw) whose product is fixed at
 T = (G - 2b)^2 (G the square input's grid side, b the border ring), chosen so that the grid
 including its ring, (ih + 2b) x (iw + 2b), has the image's aspect ratio as nearly as the
-divisors of T allow. The image is resized to that grid times the stride, and after the network
-and the aggregation the b-patch ring (which sees the zero padding) is cropped: every bag then
-has exactly T patches and no ring, so the arrays (N, M, D) downstream keep their shape.
+divisors of T allow. The image is resized to that grid times the stride.
+
+Every bag holds M = G^2 patches, as in squash mode (`bag_layout`): the T interior patches in
+row-major order, then R = M - T patches of the image's own ring. Scoring and weighting use the
+first T only (space.scored_mask), as squash mode leaves its ring out; the whitenings are fitted
+on all M, so they see the ring as in squash mode (the ring's directions of variation, padding
+and crop edges, are then discounted in the interior too). A grid with the same interior count
+never has a smaller ring than the square one (ih + iw >= 2 sqrt(T)), so R ring patches always
+exist; they are taken evenly spaced along the ring in row-major order, and for a square image
+they are the whole ring: its bag holds the same patches as squash mode's, in another order.
 """
 
 from __future__ import annotations
@@ -62,16 +69,41 @@ def input_shape(grid: tuple[int, int], ring: int, stride: int) -> tuple[int, int
     return (grid[0] + 2 * ring) * stride, (grid[1] + 2 * ring) * stride
 
 
-def crop_ring(bags: torch.Tensor, rows: int, cols: int, ring: int) -> torch.Tensor:
-    """(B, rows * cols, D) aggregated bags laid out row by row -> the (B, (rows - 2 ring) *
-    (cols - 2 ring), D) bags of the interior."""
-    if ring == 0:
-        return bags
+def ring_count(grid_side: int, border: int) -> int:
+    """R: the ring patches a keep-mode bag carries after its T interior ones (M = G^2 in all)."""
+    return grid_side * grid_side - interior_count(grid_side, border)
+
+
+@lru_cache(maxsize=256)
+def _layout(rows: int, cols: int, ring: int, n_ring: int) -> tuple[int, ...]:
+    full = np.arange((rows + 2 * ring) * (cols + 2 * ring)).reshape(rows + 2 * ring, cols + 2 * ring)
+    inner = full[ring : ring + rows, ring : ring + cols].ravel()
+    outside = np.ones(full.size, dtype=bool)
+    outside[inner] = False
+    around = np.flatnonzero(outside)
+    if len(around) < n_ring:
+        raise ValueError(f"a {rows} x {cols} grid with a ring of {ring} has only {len(around)} ring patches, "
+                         f"{n_ring} wanted")
+    # evenly spaced in row-major order: the exact ring when there are just n_ring of them
+    picks = around[(np.arange(n_ring) * len(around)) // max(n_ring, 1)]
+    return tuple(np.concatenate([inner, picks]).tolist())
+
+
+def bag_layout(rows: int, cols: int, ring: int, n_ring: int) -> np.ndarray:
+    """Positions, row-major in the full (rows + 2 ring) x (cols + 2 ring) grid, of a keep-mode
+    bag's patches: the rows x cols interior row by row, then n_ring ring patches evenly spaced
+    along the ring in row-major order (all of it when it has exactly n_ring)."""
+    return np.array(_layout(rows, cols, ring, n_ring), dtype=np.int64)
+
+
+def arrange_bags(bags: torch.Tensor, full_rows: int, full_cols: int, ring: int, n_ring: int) -> torch.Tensor:
+    """(B, full_rows * full_cols, D) aggregated bags laid out row by row -> (B, T + n_ring, D)
+    bags in `bag_layout` order (T the interior's patch count)."""
     b, m, d = bags.shape
-    if m != rows * cols:
-        raise ValueError(f"{m} patches do not form a {rows} x {cols} grid")
-    inner = bags.view(b, rows, cols, d)[:, ring : rows - ring, ring : cols - ring]
-    return inner.reshape(b, -1, d)
+    if m != full_rows * full_cols:
+        raise ValueError(f"{m} patches do not form a {full_rows} x {full_cols} grid")
+    order = bag_layout(full_rows - 2 * ring, full_cols - 2 * ring, ring, n_ring)
+    return bags.index_select(1, torch.from_numpy(order))
 
 
 def grid_of(array_shape: tuple[int, ...], ring: int, stride: int) -> tuple[int, int]:

@@ -5,9 +5,10 @@ it decodes and resizes), so the network is not starved; the window is bounded, s
 not grow with the number of images.
 
 With aspect "keep" (anoclust.features.aspect) each image has its own input shape: images are
-batched with others of the same shape, and the border ring is cropped from the aggregated map,
-so every bag still has the same number of patches. The cache then stores a bag as (rows, cols,
-D), so a cached bag brings its grid back with it.
+batched with others of the same shape, and the aggregated map is laid out as the interior row by
+row followed by ring patches (aspect.bag_layout), so every bag still has the same number of
+patches. The cache then stores a record of the bag and its interior grid, so a cached bag brings
+its grid back with it.
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ from ..inputs.decode import load_image, read_size
 from ..progress import progress_bar
 from ..settings import DEFAULTS
 from .aggregate import aggregate_patches
-from .aspect import choose_grid, crop_ring, grid_of, input_shape, interior_count, ring_width, square_grids
+from .aspect import arrange_bags, choose_grid, grid_of, input_shape, interior_count, ring_count, ring_width, square_grids
 
 log = logging.getLogger(__name__)
 
 # Bump when anything changes what a cached bag holds for the same settings.
 FEATURE_FORMAT = 1
+# The same for keep mode's entries alone: 2 holds the ring patches after the interior (1 had
+# none), so entries of 1 are never read as bags of 2.
+KEEP_FORMAT = 2
 
 # In keep mode, images wait for batch-mates of their own shape; beyond this many waiting images
 # the fullest shape's batch runs part-empty (padded, so no bag changes), bounding memory.
@@ -54,7 +58,7 @@ class EmbeddingConfig:
     image_size: int = DEFAULTS["image_size"]
     weights: str | None = None
     aspect: str = DEFAULTS["aspect"]  # "squash" or "keep"
-    border: int = DEFAULTS["border"]  # the ring cropped at extraction (aspect "keep" only)
+    border: int = DEFAULTS["border"]  # the ring laid out after the interior (aspect "keep" only)
 
     @classmethod
     def of(cls, params) -> "EmbeddingConfig":
@@ -72,7 +76,9 @@ class Extraction:
     # (n_ok, 2) each image's patch grid (rows, cols), rows * cols = M; row-major in the bag
     grids: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
     weights_sha256: str | None = None
-    ring: int = 0  # patches cropped from each edge at extraction (aspect "keep"), 0 otherwise
+    # aspect "keep": the ring's width around each grid (its patches follow the interior in the
+    # bag), 0 otherwise
+    ring: int = 0
 
 
 class PatchExtractor:
@@ -114,7 +120,7 @@ class PatchExtractor:
         base = f"v{FEATURE_FORMAT}|{m.spec.name}|{taps}|{self.config.image_size}|{m.weights_sha256 or 'random'}"
         # Squash keys stay as they were, so existing caches stay valid; keep mode's bags depend on
         # the ring too, and never share a key with squash mode's.
-        return base if not self.keeps_aspect else f"{base}|keep|ring{self.ring}"
+        return base if not self.keeps_aspect else f"{base}|keep{KEEP_FORMAT}|ring{self.ring}"
 
     @property
     def keeps_aspect(self) -> bool:
@@ -132,16 +138,22 @@ class PatchExtractor:
 
     @property
     def ring(self) -> int:
-        """Patches cropped from each edge at extraction: the border ring in keep mode, else 0."""
+        """The border ring's width in keep mode (laid out after the interior), else 0."""
         return ring_width(self.grid[0], self.config.border) if self.keeps_aspect else 0
 
     @property
     def n_patches(self) -> int:
-        return interior_count(self.grid[0], self.config.border) if self.keeps_aspect else self.grid[0] * self.grid[1]
+        """M, the same in both modes: the square grid's patch count."""
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def n_interior(self) -> int:
+        """Keep mode: T, the interior patches of every image's own grid."""
+        return interior_count(self.grid[0], self.config.border)
 
     def input_size(self, width: int, height: int) -> tuple[int, int]:
         """Keep mode: the network input (height, width) for an image of that oriented size."""
-        grid = choose_grid(height, width, self.n_patches, self.ring)
+        grid = choose_grid(height, width, self.n_interior, self.ring)
         return input_shape(grid, self.ring, self.stride)
 
     def _normalise(self, batch: np.ndarray) -> torch.Tensor:
@@ -153,20 +165,21 @@ class PatchExtractor:
 
     @torch.inference_mode()
     def embed_arrays(self, images: np.ndarray) -> np.ndarray:
-        """(B, 3, H, W) float images in [0, 1] -> (B, M, D) float16 patch bags (the ring cropped
-        in keep mode)."""
+        """(B, 3, H, W) float images in [0, 1] -> (B, M, D) float16 patch bags (in keep mode
+        the interior first, then ring patches: aspect.bag_layout)."""
         maps = self.model(self._normalise(np.ascontiguousarray(images, dtype=np.float32)))
         bags = aggregate_patches(maps)
-        if self.ring:
-            bags = crop_ring(bags, *maps[0].shape[-2:], self.ring)
+        if self.keeps_aspect:
+            bags = arrange_bags(bags, *maps[0].shape[-2:], self.ring, ring_count(self.grid[0], self.config.border))
         return bags.to(torch.float16).numpy()  # torch converts much faster
 
     def _cached(self, bag: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]] | None:
         """A cache entry as (bag (M, D), grid), or None when its shape is not this setting's."""
-        if self.keeps_aspect:  # stored as (rows, cols, D)
-            if bag.ndim == 3 and bag.shape[0] * bag.shape[1] == shape[0] and bag.shape[2] == shape[1]:
-                return bag.reshape(shape), (int(bag.shape[0]), int(bag.shape[1]))
-            return None
+        if self.keeps_aspect:  # a record of the bag and its interior grid (keep_entry)
+            if bag.shape != () or bag.dtype.names != ("bag", "grid") or bag["bag"].shape != shape:
+                return None
+            rows, cols = (int(g) for g in bag["grid"])
+            return (bag["bag"], (rows, cols)) if rows > 0 and cols > 0 and rows * cols == self.n_interior else None
         return (bag, self.grid) if bag.shape == shape else None
 
     def _read(self, path: str, model_id: str, shape: tuple[int, int]):
@@ -231,7 +244,7 @@ class PatchExtractor:
                 ok[i] = True
                 grids[i] = grid
                 if key is not None:
-                    entry = bag.reshape(grid + bag.shape[-1:]) if self.keeps_aspect else bag
+                    entry = keep_entry(bag, grid) if self.keeps_aspect else bag
                     writes.append(writer.submit(self.cache.put, key, entry))
             while len(writes) > 4 * self.batch_size:
                 writes.popleft().result()
@@ -275,6 +288,14 @@ class PatchExtractor:
                 bags[row] = bags[i]
         return Extraction(bags[: len(index)], index, skipped, np.asarray(grids)[index], self.model.weights_sha256,
                           self.ring)
+
+
+def keep_entry(bag: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """A keep-mode cache entry: one record holding the bag (M, D) and its interior grid, since M
+    alone does not tell the grid (one array, so the cache's format is unchanged)."""
+    record = np.zeros((), dtype=[("bag", bag.dtype, bag.shape), ("grid", np.int64, (2,))])
+    record["bag"], record["grid"] = bag, grid
+    return record
 
 
 def allocate_bags(

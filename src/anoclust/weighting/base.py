@@ -76,7 +76,8 @@ class Weighting:
 
 class ScoredWeighting(Weighting):
     """Weights softmax(standardised score / tau) over each image's scored patches; the border ring
-    is neither scored nor weighted (with aspect "keep" the extraction cropped it already); the embedding goes through `embedding_map` (a whitening)."""
+    is neither scored nor weighted (with aspect "keep": the ring patches at the end of each bag);
+    the embedding goes through `embedding_map` (a whitening)."""
 
     scored = True
     projects = True

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from ..space import PatchSpace, Whitening, scored_mask
+from ..space import PatchSpace, Whitening, scored_mask, scored_positions
 from .base import ScoredWeighting
 from .nearest import (BLOCK_ELEMENTS, CandidateSearch, as_tensor, exact_distance, in_threads, min_sq_dist, preparer,
                       resolve_search)
@@ -254,8 +254,7 @@ def leave_one_out_scores(weighting: "ReferenceWeighting", normal_bags: np.ndarra
     n, m_all, d = normal_bags.shape
     if n < 2:
         raise ValueError("leave-one-out needs at least two references")
-    mask = scored_mask(m_all, p.border, p.aspect)
-    keep = np.arange(m_all) if mask is None else np.flatnonzero(mask)
+    keep = scored_positions(m_all, p.border, p.aspect)
     m = len(keep)
     with threadpool_limits(1):  # LAPACK on 128 x 128 matrices: threads only contend
         if p.whiten:
