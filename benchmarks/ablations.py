@@ -75,7 +75,7 @@ def main(argv=None) -> int:
         for vname, change in variants.items():
             for seed in seeds:
                 base = Params(random_state=seed)
-                # what extraction depends on; the border only where aspect "keep" crops it there
+                # what extraction depends on; the border only where aspect "keep" lays out its ring there
                 embedding = {s: change.get(s, getattr(base, s)) for s in ("backbone", "image_size", "aspect")}
                 if embedding["aspect"] == "keep":
                     embedding["border"] = change.get("border", base.border)

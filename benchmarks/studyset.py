@@ -81,7 +81,7 @@ def study_sets(data: Path = DATA, work: Path = WORK) -> list[Dataset]:
 
 def embed(dataset: Dataset, params: Params = Params(), cache: str | None = CACHE) -> Embedded:
     """The set's patch bags with the backbone, input size and aspect of `params` (and, with aspect
-    "keep", its border, cropped at extraction), through the cache."""
+    "keep", its border, whose ring patches follow the interior), through the cache."""
     return embed_dataset(dataset, PatchExtractor(EmbeddingConfig.of(params), cache_dir=cache))
 
 

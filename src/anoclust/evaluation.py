@@ -22,7 +22,6 @@ from .fit import fit_bags
 from .inputs import ImageSet, read_input, read_path_list
 from .metrics import clustering_scores
 from .settings import WEIGHTINGS, Params
-from .space import scored_ring
 from .weighting import WEIGHTING_TYPES
 
 log = logging.getLogger(__name__)
@@ -165,10 +164,9 @@ def _bag_baseline_runs(data: Embedded, params: Params, names: Sequence[str], see
     runs: dict[str, list[dict]] = {name: [] for name in names}
     if not names:
         return runs
-    ring = scored_ring(params.border, params.aspect)  # keep mode: the bags hold no ring
-    seeded = bd.uses_seed(data.bags.shape[1], ring)
+    seeded = bd.uses_seed(data.bags.shape[1], params.border, aspect=params.aspect)
     for seed in seeds if seeded else seeds[:1]:
-        distances = bd.bag_distances(data.bags, ring, seed=seed)
+        distances = bd.bag_distances(data.bags, params.border, seed=seed, aspect=params.aspect)
         for name in names:
             runs[name].append(clustering_scores(data.truth, bd.bag_labels(distances, k, name)))
     return runs
