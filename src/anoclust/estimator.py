@@ -30,7 +30,8 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
 
     Learned: labels_ (N,; -1 unreadable, -2 set apart as normal), normals_, embeddings_ (N, D';
     before normalisation), weights_ and scores_ (N, M; NaN scores without a scored weighting),
-    grids_ ((N, 2) each image's patch grid, rows * cols = M, row-major; None for precomputed bags),
+    grids_ ((N, 2) each image's patch grid, row-major: rows * cols = M, or with aspect "keep" the
+    interior's, the bag's first rows * cols patches; None for precomputed bags),
     skipped_ ((path, reason) of unreadable images), model_ (anoclust.fit.Model: what placing
     new images needs), and what each "auto" setting resolved to: weighting_, method_,
     embed_taps_, embed_from_, normalize_, n_components_, n_clusters_, score_peak_,

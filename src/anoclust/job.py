@@ -57,7 +57,7 @@ class RunResult:
     metrics: dict | None
     skipped: list[tuple[str, str]]
     grids: np.ndarray  # (N, 2) each image's patch grid (rows, cols)
-    ring: int  # patches the extraction cropped from each edge (aspect "keep"), else 0
+    ring: int  # aspect "keep": the ring's width around each grid (its patches follow the interior), else 0
 
     @property
     def max_scores(self) -> np.ndarray:

@@ -155,7 +155,7 @@ METHOD_SETTINGS: tuple[Setting, ...] = (
       "--image-size"),
     S("aspect", "squash", choice(ASPECTS),
       "squash: resize every image to the square input; keep: keep each image's aspect ratio (a patch grid "
-      "of its own shape, the same number of patches, the border ring cropped at extraction)", "--aspect"),
+      "of its own shape, the same number of patches, the border ring's patches after the interior's)", "--aspect"),
     S("random_state", 0, whole(0), "random seed", "--seed"),
     # research: the paper's method is --tau 1 --no-standardize --border 0 --no-whiten --embed-taps all
     # --normalize none --components 0 --method ward

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,7 +41,9 @@ class RunData:
     # the clustering at every k the run computed (`--k k` would give these): ks and (K, N) labels
     ks: list[int] = field(default_factory=list)
     labels_by_k: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
-    ring: int = 0  # patches the extraction cropped from each edge (aspect "keep"): the heat map's margin
+    # aspect "keep": the ring's width around each interior grid (the heat map's margin); the
+    # bag's first rows * cols patches are the interior, the ring patches follow
+    ring: int = 0
 
     @property
     def n_clusters(self) -> int:
@@ -211,6 +214,11 @@ def _check(config: dict, a: dict, rows: list[dict]) -> str | None:
     if (sizes != sizes[0]).any():
         return "embeddings.npz: grid holds patch grids of different sizes"
     m = int(sizes[0])
+    if int(ring):  # keep mode: M = (sqrt(T) + 2 ring)^2, the interior T first (features.aspect)
+        side = math.isqrt(m)
+        if side * side != m:
+            return f"embeddings.npz: keep-mode grids of {m} patches, not a square count"
+        m = (side + 2 * int(ring)) ** 2
     shapes = {"labels": (n,), "weights": (n, m), "scores": (n, m)}
     for name, shape in shapes.items():
         if a[name].shape != shape:

@@ -59,9 +59,11 @@ _RAMP = np.array([[255, 255, 0, 0], [255, 200, 0, 120], [255, 90, 0, 170], [230,
 
 def heat_uri(weights: np.ndarray, grid: tuple[int, int], ring: int = 0) -> str:
     """Patch weights as a tiny RGBA PNG (one pixel per patch on the image's own grid); the browser
-    scales it smoothly over the thumbnail. ring: patches the extraction cropped from each edge
-    (aspect "keep"), drawn as a transparent margin so the weights cover the image's interior."""
-    w = np.nan_to_num(np.asarray(weights, dtype=np.float32).reshape(grid), nan=0.0)
+    scales it smoothly over the thumbnail. ring (aspect "keep"): the ring's width around the
+    interior grid; the bag's first rows * cols weights are the interior's, drawn on it with a
+    transparent margin where the ring is (its patches, after them, are never weighted)."""
+    w = np.asarray(weights, dtype=np.float32)[: grid[0] * grid[1]]
+    w = np.nan_to_num(w.reshape(grid), nan=0.0)
     # Min-max within the image: uniform weights (average pooling) show as no heat at all.
     span = float(w.max() - w.min())
     v = (w - w.min()) / span if span > 0 else np.zeros_like(w)
