@@ -1,5 +1,6 @@
-"""Aspect-preserving input (--aspect keep): the grid per image, the ring crop, the cache, and the
-whole path through the CLI (run folder, report heat maps, saved model, assign)."""
+"""Aspect-preserving input (--aspect keep): the grid per image, the bag's layout (interior, then
+ring), the cache, scoring that leaves the ring out, and the whole path through the CLI (run
+folder, report heat maps, saved model, assign)."""
 
 import base64
 import csv
@@ -12,7 +13,7 @@ import torch
 from PIL import Image
 
 from anoclust.features.aggregate import aggregate_patches
-from anoclust.features.aspect import choose_grid, crop_ring, input_shape, interior_count, ring_width
+from anoclust.features.aspect import arrange_bags, bag_layout, choose_grid, input_shape, interior_count, ring_width
 from conftest import call_cli
 
 # ---- the grid choice, by hand -------------------------------------------------------------------
@@ -49,16 +50,29 @@ def test_small_grids_and_no_ring():
         choose_grid(0, 10, 16, 0)
 
 
-def test_ring_crop_keeps_the_interior_row_by_row():
-    rows, cols = 4, 5
-    bags = torch.arange(2 * rows * cols * 3, dtype=torch.float32).view(2, rows * cols, 3)
-    inner = crop_ring(bags, rows, cols, 1)
-    # positions (1..2) x (1..3) of the 4 x 5 grid, row-major: 6, 7, 8, 11, 12, 13
-    assert inner.shape == (2, 6, 3)
-    assert torch.equal(inner, bags[:, [6, 7, 8, 11, 12, 13]])
-    assert crop_ring(bags, rows, cols, 0) is bags
+def test_layout_puts_the_interior_first_then_ring_patches_evenly():
+    # a 2 x 3 interior with a ring of 1: a 4 x 5 grid; interior positions 6, 7, 8, 11, 12, 13
+    # and the 14 ring positions 0-5, 9, 10, 14-19 in row-major order
+    ring = [0, 1, 2, 3, 4, 5, 9, 10, 14, 15, 16, 17, 18, 19]
+    assert bag_layout(2, 3, 1, 14).tolist() == [6, 7, 8, 11, 12, 13] + ring  # all of the ring
+    # 7 of 14: every second one
+    assert bag_layout(2, 3, 1, 7).tolist() == [6, 7, 8, 11, 12, 13] + ring[::2]
+    assert bag_layout(2, 3, 0, 0).tolist() == list(range(6))
     with pytest.raises(ValueError):
-        crop_ring(bags, 3, 5, 1)
+        bag_layout(2, 3, 1, 15)
+    bags = torch.arange(2 * 20 * 3, dtype=torch.float32).view(2, 20, 3)
+    assert torch.equal(arrange_bags(bags, 4, 5, 1, 7), bags[:, [6, 7, 8, 11, 12, 13] + ring[::2]])
+    with pytest.raises(ValueError):
+        arrange_bags(bags, 3, 5, 1, 7)
+
+
+def test_a_longer_grid_always_has_ring_enough():
+    # ih + iw >= 2 sqrt(T): every grid the choice can make carries at least the square's ring
+    for side, border in [(36, 3), (8, 3), (16, 2)]:
+        r, t = ring_width(side, border), interior_count(side, border)
+        for h, w in [(64, 1024), (100, 632), (1024, 64), (300, 310), (1, 5000)]:
+            rows, cols = choose_grid(h, w, t, r)
+            assert len(bag_layout(rows, cols, r, side * side - t)) == side * side
 
 
 def test_aggregation_of_a_non_square_map_is_row_major():
@@ -115,7 +129,7 @@ def _paths(strips):
 def test_grids_are_recorded_per_image_and_bags_do_not_depend_on_batch_mates(strips, tmp_path, one_thread):
     paths = _paths(strips)
     ex = _extractor(tmp_path / "c").extract(paths)
-    assert ex.bags.shape[:2] == (9, 36) and ex.ring == 1
+    assert ex.bags.shape[:2] == (9, 64) and ex.ring == 1
     want = {(256, 32): (1, 36), (192, 48): (2, 18), (40, 200): (18, 2)}  # (width, height) -> grid
     for p, grid in zip(paths, ex.grids):
         assert tuple(grid) == want[Image.open(p).size]
@@ -145,7 +159,8 @@ def test_a_squash_cache_entry_is_never_used_in_keep_mode(strips, tmp_path, one_t
     assert squash.model_id != keep.model_id and "keep" not in squash.model_id
     got = keep.extract(paths)
     assert len(list(cache.rglob("*.bag"))) == 6  # nothing reused: each mode wrote its own entries
-    assert got.bags.shape[1] == 36 and squash.extract(paths).bags.shape[1] == 64
+    assert got.bags.shape[1] == squash.extract(paths).bags.shape[1] == 64
+    assert keep.n_interior == 36
 
 
 # ---- through the CLI ----------------------------------------------------------------------------
@@ -175,7 +190,8 @@ def test_cluster_report_and_assign_in_keep_mode(strips, tmp_path, capsys, one_th
     assert json.loads((run / "config.json").read_text())["settings"]["aspect"] == "keep"
     with np.load(run / "embeddings.npz") as npz:
         grid, ring, weights, paths = npz["grid"], int(npz["ring"]), npz["weights"], list(npz["paths"])
-    assert grid.shape == (9, 2) and ring == 1 and weights.shape == (9, 36)
+    assert grid.shape == (9, 2) and ring == 1 and weights.shape == (9, 64)
+    assert (weights[:, 36:] == 0).all()  # the ring patches are never weighted
     assert (grid.prod(1) == 36).all() and len({tuple(g) for g in grid}) == 3
     assert all(np.isfinite(float(r["max_patch_score"])) for r in _rows(run / "assignments.csv"))
 
@@ -197,7 +213,7 @@ def test_cluster_report_and_assign_in_keep_mode(strips, tmp_path, capsys, one_th
 
     # the saved model extracts new images the same way: the same scores, from the same cache entries
     meta = json.loads((tmp_path / "model" / "model.json").read_text())
-    assert meta["settings"]["aspect"] == "keep" and meta["patch_shape"][0] == 36
+    assert meta["settings"]["aspect"] == "keep" and meta["patch_shape"][0] == 64
     code, _, err = call_cli(capsys, "assign", str(tmp_path / "model"), data, "--out", str(tmp_path / "new"),
                             "--cache", cache, "--quiet")
     assert code == 0, err
@@ -256,4 +272,74 @@ def test_dask_engine_extracts_keep_mode_as_locally(strips, tmp_path, monkeypatch
     with distributed.open_engine(2, None, str(tmp_path)) as engine:
         remote = run_clustering(images, params, RunOptions(quiet=True), engine=engine)
     assert np.array_equal(remote.grids, local.grids) and remote.ring == local.ring == 1
-    assert np.array_equal(remote.fit.scores, local.fit.scores) and np.array_equal(remote.fit.labels, local.fit.labels)
+    # NaN: the ring patches are not scored
+    assert np.array_equal(remote.fit.scores, local.fit.scores, equal_nan=True)
+    assert np.array_equal(remote.fit.labels, local.fit.labels)
+
+
+# ---- the ring patches: the same as squash mode's for a square image, never scored --------------
+
+
+def test_a_square_image_has_squash_modes_patches_interior_first(tmp_path, one_thread):
+    from anoclust.space import interior_mask
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "square.png"
+    Image.fromarray(rng.integers(0, 256, (100, 100, 3), dtype=np.uint8)).save(path)
+    keep = _extractor(aspect="keep").extract([str(path)])
+    squash = _extractor(aspect="squash").extract([str(path)])
+    k, q = keep.bags[0], squash.bags[0]
+    assert k.shape == q.shape == (64, k.shape[1]) and tuple(keep.grids[0]) == (6, 6)
+    # the same set of patches (rows), only the order differs
+    assert sorted(map(bytes, k)) == sorted(map(bytes, q))
+    # the first T rows are squash mode's interior, row by row
+    assert np.array_equal(k[:36], q[interior_mask(64, 3)])
+
+
+def _bags_with_other_rings(seed: int, n: int = 6, m: int = 64, d: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Two stacks of bags whose first T = 36 patches agree and whose last 28 (the ring) differ."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n, m, d)).astype(np.float16)
+    b = a.copy()
+    b[:, 36:] = rng.normal(3.0, 2.0, size=(n, m - 36, d)).astype(np.float16)
+    return a, b
+
+
+@pytest.mark.parametrize("name", ["unsupervised", "reference"])
+def test_scoring_and_pooling_leave_the_ring_patches_out(name, one_thread):
+    from anoclust.settings import Params
+    from anoclust.weighting import make_weighting
+
+    params = Params(weighting=name, aspect="keep", whiten=False, n_sampled=3, border=3)
+    bags, other_bags = _bags_with_other_rings(1)
+    normals, other_normals = _bags_with_other_rings(2, n=4)
+    results = []
+    for b, nb in [(bags, normals), (other_bags, other_normals)]:
+        w = make_weighting(name, params, True).fit(b, nb)
+        scores = w.scores(b)
+        embeddings, weights = w.pool(b, scores)
+        results.append((scores, embeddings, weights, w.new_scores(b[:2])))
+    (s1, e1, w1, n1), (s2, e2, w2, n2) = results
+    assert np.isnan(s1[:, 36:]).all() and np.isfinite(s1[:, :36]).all()
+    assert (w1[:, 36:] == 0).all() and np.allclose(w1.sum(1), 1)
+    np.testing.assert_array_equal(s1, s2)
+    np.testing.assert_array_equal(w1, w2)
+    np.testing.assert_allclose(e1, e2, rtol=1e-6)  # the weighted sums meet the ring with weight 0
+    np.testing.assert_array_equal(n1, n2)
+
+
+def test_leave_one_out_and_bag_distances_leave_the_ring_patches_out(one_thread):
+    import anoclust.bag_distances as bd
+    from anoclust.settings import Params
+    from anoclust.weighting import make_weighting
+    from anoclust.weighting.reference import leave_one_out_scores
+
+    params = Params(weighting="reference", aspect="keep", whiten=False, border=3)
+    normals, other = _bags_with_other_rings(3, n=4)
+    loo = [leave_one_out_scores(make_weighting("reference", params, True).fit(None, nb), nb)
+           for nb in (normals, other)]
+    np.testing.assert_array_equal(loo[0], loo[1])
+    assert bd.patch_positions(64, 3, per_bag=100, aspect="keep").tolist() == list(range(36))
+    d1, d2 = (bd.bag_distances(b, 3, per_bag=100, aspect="keep") for b in (normals, other))
+    np.testing.assert_array_equal(d1.chamfer, d2.chamfer)
+    np.testing.assert_array_equal(d1.hausdorff, d2.hausdorff)
