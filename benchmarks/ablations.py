@@ -52,6 +52,7 @@ VARIANTS: dict[str, dict] = {
     "input 224 px": dict(image_size=224),
     "input 320 px": dict(image_size=320),
     "backbone efficientnet_lite0": dict(backbone="efficientnet_lite0"),
+    "aspect keep": dict(aspect="keep"),
 }
 # Settings that only one weighting reads: the rows are left out of the other's table.
 ONLY = {"K = 16 sampled images": "unsupervised", "K = 64 sampled images": "unsupervised"}
@@ -76,10 +77,13 @@ def main(argv=None) -> int:
         for vname, change in variants.items():
             for seed in seeds:
                 base = Params(random_state=seed)
-                key = (change.get("backbone", base.backbone), change.get("image_size", base.image_size))
+                # what extraction depends on; the border only where aspect "keep" lays out its ring there
+                embedding = {s: change.get(s, getattr(base, s)) for s in ("backbone", "image_size", "aspect")}
+                if embedding["aspect"] == "keep":
+                    embedding["border"] = change.get("border", base.border)
+                key = tuple(sorted(embedding.items()))
                 if key not in embedded:
-                    embedded[key] = studyset.embed(ds, dataclasses.replace(base, backbone=key[0], image_size=key[1]),
-                                                   args.cache)
+                    embedded[key] = studyset.embed(ds, dataclasses.replace(base, **embedding), args.cache)
                 data = embedded[key]
                 k = len(set(data.truth))
                 for w in studyset.weightings_of(data):

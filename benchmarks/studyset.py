@@ -4,7 +4,8 @@ The study sets: the real sets in ../shared/data (MTD with its protocol and 20 no
 without normals, VisA fryum and macaroni1 with their 100 normals each; those absent are left
 out) and synthetic sets of the kinds that stress the method differently: small local defects
 ("local"), defects that cover the whole image ("texture"), large normal variation between parts
-("variable"), and the demo's MVTec-style category with good as a class ("demo").
+("variable"), the demo's MVTec-style category with good as a class ("demo"), and long strips
+(1024 x 64 px) with small local defects ("strip", which squashing to a square distorts).
 
 `nmis` clusters a set with a setting exactly as the tool does (the stages of anoclust.fit,
 k = the number of classes; with pooling "auto" each subset chooses its pooling itself): on the full set and on random 90% subsets, whose mean tells a
@@ -55,7 +56,7 @@ def real_sets(data: Path = DATA) -> list[Dataset]:
 
 
 def synthetic_sets(work: Path = WORK) -> list[Dataset]:
-    from anoclust.synthetic import make_labelled_folder, make_mvtec_category
+    from anoclust.synthetic import make_labelled_folder, make_mvtec_category, make_strip_folder
 
     out = []
     for kind in ("local", "texture", "variable"):
@@ -67,6 +68,10 @@ def synthetic_sets(work: Path = WORK) -> list[Dataset]:
     if not demo.exists():
         make_mvtec_category(demo, seed=0)
     out.append(Dataset("demo", "demo", read_input(demo, layout="mvtec")))
+    strip, strip_normal = work / "strip", work / "strip-normal"
+    if not strip.exists():
+        make_strip_folder(strip, n_per_type=20, seed=1, normal_root=strip_normal)
+    out.append(folder_dataset(strip, strip_normal))
     return out
 
 
@@ -75,7 +80,8 @@ def study_sets(data: Path = DATA, work: Path = WORK) -> list[Dataset]:
 
 
 def embed(dataset: Dataset, params: Params = Params(), cache: str | None = CACHE) -> Embedded:
-    """The set's patch bags with the backbone and input size of `params` (through the cache)."""
+    """The set's patch bags with the backbone, input size and aspect of `params` (and, with aspect
+    "keep", its border, whose ring patches follow the interior), through the cache."""
     return embed_dataset(dataset, PatchExtractor(EmbeddingConfig.of(params), cache_dir=cache))
 
 
@@ -93,7 +99,7 @@ class Scored:
 _MEMO: dict = {}
 # The settings the patch scores depend on; the others only change what follows them.
 SCORE_SETTINGS = ("weighting", "border", "whiten", "n_sampled", "max_bank", "random_state", "backbone", "image_size",
-                  "weights")
+                  "weights", "aspect")
 
 
 def scored(data: Embedded, params: Params) -> Scored:

@@ -9,7 +9,7 @@ with clustering on distances between the images' bags of patch features. Two suc
 
 Both are symmetric, zero between identical bags and on the diagonal. They use the raw patch
 features (every tap, no whitening: the paper's baselines) and, like the weightings, no patch of
-the border ring (`space.interior_mask`).
+the border ring (`space.scored_mask`; with aspect "keep" the ring patches at the end of each bag).
 
 Cost. Every pair of images compares every patch of one with every patch of the other:
 N^2 M^2 D / 2 multiply-adds (each pair once), 1.7e14 on NEU (N = 1,800, M = 900 interior
@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .space import interior_mask
+from .space import scored_positions
 from .weighting.nearest import BLOCK_ELEMENTS, as_tensor, in_threads
 
 # Patches compared per bag. The cost grows with its square (N^2 P^2 D / 2 multiply-adds): with
@@ -80,30 +80,33 @@ class BagDistances:
         return getattr(self, name)
 
 
-def patch_positions(n_patches: int, border: int, per_bag: int = PATCHES_PER_BAG, seed: int = 0) -> np.ndarray:
-    """The grid positions compared in every bag: all interior positions if there are at most
-    per_bag of them, else per_bag of them drawn with the seed (sorted)."""
-    interior = np.flatnonzero(interior_mask(n_patches, border))
+def patch_positions(n_patches: int, border: int, per_bag: int = PATCHES_PER_BAG, seed: int = 0,
+                    aspect: str = "squash") -> np.ndarray:
+    """The bag positions compared in every bag: all interior positions if there are at most
+    per_bag of them, else per_bag of them drawn with the seed (sorted). A square image's
+    keep-mode bag starts with its interior in squash mode's order, so both modes compare the
+    same patches of it."""
+    interior = scored_positions(n_patches, border, aspect)
     if len(interior) <= per_bag:
         return interior
     return np.sort(np.random.default_rng(seed).choice(interior, per_bag, replace=False))
 
 
-def uses_seed(n_patches: int, border: int, per_bag: int = PATCHES_PER_BAG) -> bool:
+def uses_seed(n_patches: int, border: int, per_bag: int = PATCHES_PER_BAG, aspect: str = "squash") -> bool:
     """Whether the seed can change the distances (only through the subsample)."""
-    return int(interior_mask(n_patches, border).sum()) > per_bag
+    return len(scored_positions(n_patches, border, aspect)) > per_bag
 
 
 def bag_distances(bags: np.ndarray, border: int = 3, per_bag: int = PATCHES_PER_BAG, seed: int = 0,
-                  n_threads: int | None = None) -> BagDistances:
+                  n_threads: int | None = None, aspect: str = "squash") -> BagDistances:
     """Chamfer and Hausdorff distances between all pairs of (N, M, D) bags (in memory or
-    memory-mapped), over the patches at `patch_positions(M, border, per_bag, seed)`.
+    memory-mapped), over the patches at `patch_positions(M, border, per_bag, seed, aspect)`.
 
     The result depends on the bags and the seed only, not on the number of threads (every
     block of image pairs is computed the same way whichever thread takes it).
     """
     n, m, d = bags.shape
-    pos = patch_positions(m, border, per_bag, seed)
+    pos = patch_positions(m, border, per_bag, seed, aspect)
     p = len(pos)
     if n == 0 or p == 0:
         raise ValueError("bag distances need at least one image and one patch outside the border ring")

@@ -97,6 +97,7 @@ class DaskEngine:
         cache = None if extractor.cache.root is None else str(extractor.cache.root)
         bags = self._bag_file(extractor.bag_shape(len(paths)))
         ok = np.zeros(len(paths), dtype=bool)
+        grids = np.zeros((len(paths), 2), dtype=np.int64)
         skipped: dict[int, list[tuple[str, str]]] = {}
         starts = range(0, len(paths), EXTRACT_SHARD)
         futures = self.client.map(
@@ -108,11 +109,12 @@ class DaskEngine:
             pretrained=extractor.pretrained,
             pure=False,
         )
-        for n, (_, rows, shard_bags, shard_skipped) in self._gather(futures, desc, len(paths)):
+        for n, (_, rows, shard_bags, shard_grids, shard_skipped) in self._gather(futures, desc, len(paths)):
             bags[starts[n] + rows] = shard_bags
+            grids[starts[n] + rows] = shard_grids
             ok[starts[n] + rows] = True
             skipped[n] = shard_skipped
-        return extractor.assemble(bags, ok, [s for n in sorted(skipped) for s in skipped[n]])
+        return extractor.assemble(bags, ok, [s for n in sorted(skipped) for s in skipped[n]], grids)
 
     def _shared(self, bags: np.ndarray) -> str:
         """A file the workers can memory-map holding `bags`."""
@@ -171,13 +173,14 @@ def _one_thread() -> None:
 def _extract_shard(
     paths: list[str], config: EmbeddingConfig, cache_dir: str | None, batch: int, pretrained: bool
 ):
-    """(n done, rows read, their bags, skipped) for one shard; the network is kept per process."""
+    """(n done, rows read, their bags, their patch grids, skipped) for one shard; the network is kept
+    per process."""
     _one_thread()
     key = (config, cache_dir, batch, pretrained)
     if key not in _EXTRACTORS:
         _EXTRACTORS[key] = PatchExtractor(config, cache_dir, batch, decode_threads=1, pretrained=pretrained)
     ex = _EXTRACTORS[key].extract(paths)
-    return len(paths), ex.ok, np.asarray(ex.bags), ex.skipped
+    return len(paths), ex.ok, np.asarray(ex.bags), ex.grids, ex.skipped
 
 
 def _score_shard(rows: np.ndarray, path: str, n_images: int, weighting):

@@ -30,6 +30,8 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
 
     Learned: labels_ (N,; -1 unreadable, -2 set apart as normal), normals_, embeddings_ (N, D';
     before normalisation), weights_ and scores_ (N, M; NaN scores without a scored weighting),
+    grids_ ((N, 2) each image's patch grid, row-major: rows * cols = M, or with aspect "keep" the
+    interior's, the bag's first rows * cols patches; None for precomputed bags),
     skipped_ ((path, reason) of unreadable images), model_ (anoclust.fit.Model: what placing
     new images needs), and what each "auto" setting resolved to: weighting_, method_,
     embed_taps_, embed_from_, normalize_, n_components_, n_clusters_, score_peak_,
@@ -56,7 +58,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
 
     def _bags(self, X: PathsOrBags, params: Params, what: str) -> tuple[np.ndarray, np.ndarray, list, tuple]:
         """(bags of the readable items, their indices in X, skipped (path, reason), the backbone's
-        (weights SHA-256, taps) or None for precomputed bags)."""
+        (weights SHA-256, taps, patch grids) or None for precomputed bags)."""
         if isinstance(X, np.ndarray) and X.ndim == 3:
             return X, np.arange(len(X)), [], None
         if isinstance(X, (np.ndarray, str, os.PathLike)):
@@ -65,7 +67,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
 
         extractor = PatchExtractor(EmbeddingConfig.of(params), cache_dir=self.cache_dir)
         ex = extractor.extract(list(X), desc=what)
-        return ex.bags, ex.ok, ex.skipped, (ex.weights_sha256, [t.name for t in extractor.model.feature_info])
+        return ex.bags, ex.ok, ex.skipped, (ex.weights_sha256, [t.name for t in extractor.model.feature_info], ex.grids)
 
     def fit(self, X: PathsOrBags, y=None, normal: PathsOrBags | None = None) -> "AnomalyClustering":
         """Cluster X; with y (one label per item of X), the clusters are those labels instead
@@ -84,9 +86,10 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         else:
             fitted = fit_labelled(bags, [y[i] for i in ok], normal_bags, params)
         if identity is not None:
-            fitted.model.weights_sha256, fitted.model.taps = identity
+            fitted.model.weights_sha256, fitted.model.taps = identity[:2]
         self._set_model(fitted.model)
         n = len(X)
+        self.grids_ = None if identity is None else _spread(identity[2], ok, n, 0)
         self.labels_ = _spread(fitted.labels, ok, n, UNREADABLE)
         self.normals_ = _spread(fitted.normals, ok, n, False)
         self.embeddings_ = _spread(fitted.embeddings, ok, n, np.nan)
@@ -113,7 +116,7 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         model = self.model_
         bags, ok, skipped, identity = self._bags(X, model.params, "images")
-        if identity is not None and model.weights_sha256 is not None and identity != (model.weights_sha256, model.taps):
+        if identity is not None and model.weights_sha256 is not None and identity[:2] != (model.weights_sha256, model.taps):
             used = identity[0] or "random"
             raise AnoclustError(
                 f"the backbone weights/taps now in use ({used[:12]}, {identity[1]}) differ from the model's "

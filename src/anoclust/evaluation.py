@@ -164,9 +164,9 @@ def _bag_baseline_runs(data: Embedded, params: Params, names: Sequence[str], see
     runs: dict[str, list[dict]] = {name: [] for name in names}
     if not names:
         return runs
-    seeded = bd.uses_seed(data.bags.shape[1], params.border)
+    seeded = bd.uses_seed(data.bags.shape[1], params.border, aspect=params.aspect)
     for seed in seeds if seeded else seeds[:1]:
-        distances = bd.bag_distances(data.bags, params.border, seed=seed)
+        distances = bd.bag_distances(data.bags, params.border, seed=seed, aspect=params.aspect)
         for name in names:
             runs[name].append(clustering_scores(data.truth, bd.bag_labels(distances, k, name)))
     return runs

@@ -56,7 +56,8 @@ class RunResult:
     fit: Fit
     metrics: dict | None
     skipped: list[tuple[str, str]]
-    grid: tuple[int, int]
+    grids: np.ndarray  # (N, 2) each image's patch grid (rows, cols)
+    ring: int  # aspect "keep": the ring's width around each grid (its patches follow the interior), else 0
 
     @property
     def max_scores(self) -> np.ndarray:
@@ -107,7 +108,7 @@ def run_clustering(images: ImageSet, params: Params, options: RunOptions, engine
         metrics.update(n_images=len(paths), n_clusters=fitted.model.resolved.n_clusters)
         if fitted.model.resolved.normal_threshold is not None:
             metrics.update(n_normal=int(fitted.normals.sum()), n_clustered=int(clustered.sum()))
-    return RunResult(images, paths, truth, fitted, metrics, skipped, ex.grid)
+    return RunResult(images, paths, truth, fitted, metrics, skipped, ex.grids, ex.ring)
 
 
 def cluster_input(
@@ -187,7 +188,8 @@ def write_run(result: RunResult, params: Params, options: RunOptions, out: Path,
     ks = sorted(fit.by_k or {})
     by_k = np.stack([fit.by_k[k] for k in ks]) if ks else np.zeros((0, len(fit.labels)), dtype=np.int64)
     write_npz(out / "embeddings.npz", paths=np.array(result.paths, dtype=str), labels=fit.labels,
-              embeddings=fit.embeddings, weights=fit.weights, scores=scores, grid=np.array(result.grid),
+              embeddings=fit.embeddings, weights=fit.weights, scores=scores, grid=result.grids,
+              ring=np.int64(result.ring),
               ks=np.array(ks, dtype=np.int64), labels_by_k=by_k)
     model = fit.model
     run_id = hashlib.sha256(assignments).hexdigest()[:16]  # ties metrics.json to these assignments
@@ -215,7 +217,7 @@ def write_run(result: RunResult, params: Params, options: RunOptions, out: Path,
         from .report import report_bytes, run_data
 
         run = run_data(out, config, metrics, result.paths, fit.labels, truth, fit.embeddings, fit.weights, scores,
-                       result.grid, np.array(ks), by_k)
+                       result.grids, np.array(ks), by_k, result.ring)
         write_bytes(out / "report.html", report_bytes(run, quiet=options.quiet))
     else:
         remove_output(out / "report.html")
@@ -256,5 +258,5 @@ def recut_run(run_dir: str | Path, k: int, thumb_size: int = 128, quiet: bool = 
         write_json(out / "metrics.json", metrics)
     recut = run_data(out, config, metrics, [str(p) for p in arrays["paths"]], labels,
                      None if metrics is None else list(truth), arrays["embeddings"], arrays["weights"],
-                     arrays["scores"], tuple(arrays["grid"]), arrays["ks"], arrays["labels_by_k"])
+                     arrays["scores"], arrays["grid"], arrays["ks"], arrays["labels_by_k"], run.ring)
     write_bytes(out / "report.html", report_bytes(recut, thumb_size, quiet))

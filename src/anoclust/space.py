@@ -7,7 +7,9 @@ features before their distances are measured. Three corrections to the plain met
 - **Border ring.** Patches on the outermost rings of the grid see the network's zero padding
   and the edge of the crop. Their scores measure that, not the part: on MTD the largest patch
   score sat on the outermost ring in 98% of the images. Ring patches are neither scored,
-  weighted nor used as matches; their score is NaN ("not scored").
+  weighted nor used as matches; their score is NaN ("not scored"). With aspect "keep" a bag
+  holds its interior patches first and ring patches after them (anoclust.features.aspect): the
+  same count is left out, from the end of the bag.
 - **Whitening by the normal images.** With normal references, patch features are compared
   after a linear map that whitens the normal patches (mean removed, covariance made the
   identity, with shrinkage towards a scaled identity so that directions normal patches barely
@@ -59,6 +61,19 @@ def interior_mask(n_patches: int, border: int) -> np.ndarray:
     mask = np.zeros((side, side), dtype=bool)
     mask[ring : side - ring, ring : side - ring] = True
     return mask.ravel()
+
+
+def scored_mask(n_patches: int, border: int, aspect: str) -> np.ndarray:
+    """The patches scored weightings use: the interior_mask of the square grid, or with aspect
+    "keep" the bag's first T patches, T the same interior count (features.aspect.bag_layout puts
+    the image's own interior there and ring patches after it)."""
+    mask = interior_mask(n_patches, border)
+    return np.arange(n_patches) < int(mask.sum()) if aspect == "keep" else mask
+
+
+def scored_positions(n_patches: int, border: int, aspect: str) -> np.ndarray:
+    """The indices of scored_mask's patches."""
+    return np.flatnonzero(scored_mask(n_patches, border, aspect))
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from anoclust.errors import AnoclustError
 DEFECT_TYPES = ("scratch", "spot", "crack", "stain", "hole", "ring", "dots", "streak")
 TEXTURE_CLASSES = ("stripes_h", "stripes_d", "blotches", "grain", "pits")
 KINDS = ("local", "texture", "variable")
+# Strips: defects small against the strip's length, which squashing to a square distorts most.
+STRIP_CLASSES = ("spot", "crack", "dots", "ring")
 
 # (centre x, centre y, inner radius, object coverage): where defects may go on an object.
 Region = tuple[float, float, float, np.ndarray]
@@ -348,3 +350,46 @@ def make_labelled_folder(
             img = _object_scene(rng, size)[0] if kind == "variable" else _surface(rng, size)
             _save(nroot / f"{i:03d}.png", img)
     return out
+
+
+def make_strip_folder(
+    root: str | os.PathLike,
+    n_per_type: int = 20,
+    shapes: Sequence[tuple[int, int]] = ((64, 1024),),
+    seed: int = 0,
+    classes: Sequence[str] = STRIP_CLASSES,
+    normal_root: str | os.PathLike | None = None,
+    n_normal: int = 20,
+) -> Path:
+    """Write long strips of grainy surface, one subfolder per defect class, at ``root`` (must be
+    new or empty); returns ``root``. Image ``i`` of a class has shape ``shapes[i % len(shapes)]``
+    as (height, width): a tall shape gives a vertical strip. Each strip carries one small local
+    defect, drawn on a square window as wide as the strip at a random place along it (no masks).
+    With ``normal_root``, ``n_normal`` defect-free strips go there (a flat folder).
+    """
+    types = _check_types(classes, DEFECT_TYPES)
+    if not shapes or any(min(s) < 16 for s in shapes):
+        raise ValueError(f"shapes must be (height, width) pairs of at least 16 pixels, got {shapes}")
+    out = _fresh(root)
+    for t in types:
+        for i in range(n_per_type):
+            rng = _rng(seed, "strip", t, i)
+            _save(out / t / f"{i:03d}.png", _strip(rng, shapes[i % len(shapes)], t))
+    if normal_root is not None:
+        nroot = _fresh(normal_root)
+        for i in range(n_normal):
+            _save(nroot / f"{i:03d}.png", _strip(_rng(seed, "strip", "normal", i), shapes[i % len(shapes)], None))
+    return out
+
+
+def _strip(rng: np.random.Generator, shape: tuple[int, int], defect: str | None) -> np.ndarray:
+    """One strip (H, W, 3), with a `defect` on a window of it unless None."""
+    short, long = sorted(shape)
+    # A band across a square surface keeps its grain isotropic, so the strip has no built-in
+    # direction apart from its shape.
+    img = np.ascontiguousarray(_surface(rng, long)[:short])
+    if defect is not None:
+        x0 = int(rng.integers(0, long - short + 1))
+        window, _ = _add_defect(rng, img[:, x0 : x0 + short].copy(), defect)
+        img[:, x0 : x0 + short] = window
+    return img if shape[1] >= shape[0] else img.transpose(1, 0, 2)

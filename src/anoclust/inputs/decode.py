@@ -12,6 +12,9 @@ Conventions shared by :func:`load_image` and :func:`load_mask`:
 * Resizing is one ``Image.resize(..., BILINEAR, reducing_gap=3.0)`` call (antialiased; the
   reducing gap adds an exact box pre-reduction by an integer factor for speed). Large JPEGs
   are first decoded at 1/2, 1/4 or 1/8 scale via ``Image.draft`` (never below the target).
+* ``size`` may also be a function of the oriented ``(width, height)`` that returns the output's
+  ``(height, width)``: the extraction's aspect-preserving mode (anoclust.features.aspect) chooses
+  each image's input shape from its size, known here only once the EXIF orientation is read.
 * ``keep_aspect=False`` gives ``size x size``. ``keep_aspect=True`` maps the *shorter* side to
   ``size`` and the longer side to the proportional length rounded to the nearest multiple of
   16 (halves round up; at least 16), so feature maps at stride 8 and 16 tile the image exactly; the aspect
@@ -30,6 +33,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -65,7 +69,13 @@ _HIGH_DEPTH = {"I", "F"}
 _COLOUR_MODES = {"RGB", "RGBA", "RGBX", "RGBa", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV"}
 
 
-def _check_size(size: int) -> None:
+# The output side, or (oriented width, height) -> output (height, width).
+Size = int | Callable[[int, int], tuple[int, int]]
+
+
+def _check_size(size: Size) -> None:
+    if callable(size):
+        return
     if not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"size must be a positive int, got {size!r}")
 
@@ -150,7 +160,10 @@ def _orientation(im: Image.Image, allow_load: bool) -> int:
     return value if value in _TRANSPOSE else 1
 
 
-def _target(w: int, h: int, size: int, keep_aspect: bool) -> tuple[int, int]:
+def _target(w: int, h: int, size: Size, keep_aspect: bool) -> tuple[int, int]:
+    if callable(size):
+        out_h, out_w = size(w, h)
+        return int(out_w), int(out_h)
     if not keep_aspect:
         return size, size
     long_side = size * max(w, h) / min(w, h)
@@ -158,7 +171,7 @@ def _target(w: int, h: int, size: int, keep_aspect: bool) -> tuple[int, int]:
     return (size, long_side) if w <= h else (long_side, size)
 
 
-def _stored_target(w: int, h: int, size: int, keep_aspect: bool, orient: int) -> tuple[int, int]:
+def _stored_target(w: int, h: int, size: Size, keep_aspect: bool, orient: int) -> tuple[int, int]:
     """Target size in the stored (un-rotated) frame."""
     swap = orient in (5, 6, 7, 8)
     tw, th = _target(h, w, size, keep_aspect) if swap else _target(w, h, size, keep_aspect)
@@ -196,7 +209,7 @@ def _declared_bits(im: Image.Image) -> tuple[int | None, bool]:
     return (int(bits) if bits else None), signed
 
 
-def _prepare(im: Image.Image, size: int, keep_aspect: bool, want: str):
+def _prepare(im: Image.Image, size: Size, keep_aspect: bool, want: str):
     """Decode and resize ``im``; returns (resized PIL image, is_float, orientation)."""
     if im.format in ("JPEG", "MPO"):
         orient = _orientation(im, allow_load=False)
@@ -230,7 +243,7 @@ def _finish(im: Image.Image, orient: int) -> Image.Image:
     return im.transpose(_TRANSPOSE[orient]) if orient != 1 else im
 
 
-def load_image(path: str | os.PathLike, size: int, keep_aspect: bool = False) -> np.ndarray:
+def load_image(path: str | os.PathLike, size: Size, keep_aspect: bool = False) -> np.ndarray:
     """Decode one image to a float32 ``(3, H, W)`` RGB array in [0, 1] (first frame only).
 
     Grayscale is replicated to three channels. See the module docstring for the resize,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,12 +35,15 @@ class RunData:
     embeddings: np.ndarray  # (N, D) weighted embeddings, before the run's normalisation
     weights: np.ndarray  # (N, M) patch weights
     max_scores: np.ndarray  # (N,) largest patch score (NaN when the weighting has none)
-    grid: tuple[int, int]  # patch grid (rows, cols), M = rows * cols
+    grids: np.ndarray  # (N, 2) each image's patch grid (rows, cols), rows * cols = M
     config: dict
     metrics: dict | None
     # the clustering at every k the run computed (`--k k` would give these): ks and (K, N) labels
     ks: list[int] = field(default_factory=list)
     labels_by_k: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
+    # aspect "keep": the ring's width around each interior grid (the heat map's margin); the
+    # bag's first rows * cols patches are the interior, the ring patches follow
+    ring: int = 0
 
     @property
     def n_clusters(self) -> int:
@@ -107,6 +111,9 @@ class RunData:
 # float arrays of every image (about 10 kB per image at the defaults).
 MAX_JSON_BYTES = 1 << 20
 MAX_TABLE_BYTES = 1 << 31
+# The ring is at most an eighth of the grid's side (features.aspect.ring_width); this bound is far
+# above any real one and keeps a hand-edited value from inflating the heat maps.
+MAX_RING = 64
 
 
 def load_run(folder: str | Path) -> RunData:
@@ -121,7 +128,8 @@ def load_run(folder: str | Path) -> RunData:
         npz_bytes = read_regular(folder / "embeddings.npz", MAX_TABLE_BYTES)
         with np.load(io.BytesIO(npz_bytes), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in ("paths", "labels", "embeddings", "weights", "scores", "grid")}
-            for optional in ("ks", "labels_by_k"):  # runs written before the k control lack them
+            # runs written before the k control lack ks and labels_by_k; before aspect "keep", ring
+            for optional in ("ks", "labels_by_k", "ring"):
                 if optional in npz.files:
                     arrays[optional] = npz[optional]
         text = read_regular(folder / "assignments.csv", MAX_TABLE_BYTES).decode("utf-8", "surrogateescape")
@@ -138,15 +146,17 @@ def load_run(folder: str | Path) -> RunData:
     if metrics is not None and metrics.get("run_id") != config.get("run_id"):
         metrics = None  # another run's scores: never shown as this run's
     return run_data(folder, config, metrics, [str(p) for p in arrays["paths"]], arrays["labels"], truth,
-                    arrays["embeddings"], arrays["weights"], arrays["scores"], tuple(int(g) for g in arrays["grid"]),
-                    arrays.get("ks"), arrays.get("labels_by_k"))
+                    arrays["embeddings"], arrays["weights"], arrays["scores"], arrays["grid"],
+                    arrays.get("ks"), arrays.get("labels_by_k"), int(arrays.get("ring", 0)))
 
 
 def run_data(folder: Path, config: dict, metrics: dict | None, paths: list[str], labels: np.ndarray,
              truth: list[str] | None, embeddings: np.ndarray, weights: np.ndarray, scores: np.ndarray,
-             grid: tuple[int, int], ks: np.ndarray | None = None, labels_by_k: np.ndarray | None = None) -> RunData:
+             grid: np.ndarray, ks: np.ndarray | None = None, labels_by_k: np.ndarray | None = None,
+             ring: int = 0) -> RunData:
     """A RunData from a run's arrays (as the run folder holds them; the job builds its report
-    from them before the folder's files are in place)."""
+    from them before the folder's files are in place). grid: (N, 2) per image, or (2,) for every
+    image (runs written before aspect "keep")."""
     keep = np.flatnonzero((labels >= 0) | (labels == NORMAL))
     if not (labels >= 0).any():
         raise AnoclustError(f"the run in {folder} has no clustered images")
@@ -160,13 +170,20 @@ def run_data(folder: Path, config: dict, metrics: dict | None, paths: list[str],
         embeddings=np.asarray(embeddings[keep], dtype=np.float64),
         weights=np.asarray(weights[keep], dtype=np.float32),
         max_scores=max_scores,
-        grid=(int(grid[0]), int(grid[1])),
+        grids=per_image_grids(grid, len(paths))[keep],
         config=config,
         metrics=metrics,
         ks=[] if ks is None else [int(k) for k in ks],
         labels_by_k=(np.zeros((0, len(keep)), dtype=np.int64) if labels_by_k is None or not len(labels_by_k)
                      else np.asarray(labels_by_k, dtype=np.int64)[:, keep]),
+        ring=int(ring),
     )
+
+
+def per_image_grids(grid: np.ndarray, n: int) -> np.ndarray:
+    """(n, 2) grids from a run's `grid`: one row per image, or one (2,) grid for all."""
+    grid = np.asarray(grid, dtype=np.int64)
+    return np.broadcast_to(grid, (n, 2)).copy() if grid.shape == (2,) else grid
 
 
 def _json(path: Path) -> dict:
@@ -188,13 +205,25 @@ def _check(config: dict, a: dict, rows: list[dict]) -> str | None:
         return f"config.json: n_components must be a whole number, got {components!r}"
     n = len(a["paths"])
     grid = a["grid"]
-    if grid.shape != (2,) or not np.issubdtype(grid.dtype, np.integer) or (grid < 1).any():
-        return f"embeddings.npz: grid must be two positive whole numbers, got {grid.tolist()}"
-    m = int(grid[0]) * int(grid[1])
+    if grid.shape not in ((2,), (n, 2)) or not np.issubdtype(grid.dtype, np.integer) or (grid < 1).any():
+        return f"embeddings.npz: grid must be two positive whole numbers, once or per image, got shape {grid.shape}"
+    ring = a.get("ring", np.int64(0))
+    if ring.shape != () or not np.issubdtype(ring.dtype, np.integer) or not 0 <= int(ring) <= MAX_RING:
+        return f"embeddings.npz: ring must be one whole number from 0 to {MAX_RING}, got {ring.tolist()}"
+    sizes = np.prod(grid.reshape(-1, 2), axis=1)
+    if (sizes != sizes[0]).any():
+        return "embeddings.npz: grid holds patch grids of different sizes"
+    m = int(sizes[0])
+    if int(ring):  # keep mode: M = (sqrt(T) + 2 ring)^2, the interior T first (features.aspect)
+        side = math.isqrt(m)
+        if side * side != m:
+            return f"embeddings.npz: keep-mode grids of {m} patches, not a square count"
+        m = (side + 2 * int(ring)) ** 2
     shapes = {"labels": (n,), "weights": (n, m), "scores": (n, m)}
     for name, shape in shapes.items():
         if a[name].shape != shape:
-            return f"embeddings.npz: {name} has shape {a[name].shape}, expected {shape} for {n} images on a {grid.tolist()} grid"
+            return (f"embeddings.npz: {name} has shape {a[name].shape}, expected {shape} for {n} images on "
+                    f"grids of {m} patches")
     if a["embeddings"].ndim != 2 or len(a["embeddings"]) != n:
         return f"embeddings.npz: embeddings has shape {a['embeddings'].shape}, expected ({n}, D)"
     if a["paths"].dtype.kind != "U" or not np.issubdtype(a["labels"].dtype, np.integer):

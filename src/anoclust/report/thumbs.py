@@ -57,9 +57,13 @@ def make_thumb(path: str | Path, size: int = 128, quality: int = 80) -> Thumb:
 _RAMP = np.array([[255, 255, 0, 0], [255, 200, 0, 120], [255, 90, 0, 170], [230, 0, 0, 210]], dtype=np.float32)
 
 
-def heat_uri(weights: np.ndarray, grid: tuple[int, int]) -> str:
-    """Patch weights as a tiny RGBA PNG (one pixel per patch); the browser scales it smoothly."""
-    w = np.nan_to_num(np.asarray(weights, dtype=np.float32).reshape(grid), nan=0.0)
+def heat_uri(weights: np.ndarray, grid: tuple[int, int], ring: int = 0) -> str:
+    """Patch weights as a tiny RGBA PNG (one pixel per patch on the image's own grid); the browser
+    scales it smoothly over the thumbnail. ring (aspect "keep"): the ring's width around the
+    interior grid; the bag's first rows * cols weights are the interior's, drawn on it with a
+    transparent margin where the ring is (its patches, after them, are never weighted)."""
+    w = np.asarray(weights, dtype=np.float32)[: grid[0] * grid[1]]
+    w = np.nan_to_num(w.reshape(grid), nan=0.0)
     # Min-max within the image: uniform weights (average pooling) show as no heat at all.
     span = float(w.max() - w.min())
     v = (w - w.min()) / span if span > 0 else np.zeros_like(w)
@@ -67,5 +71,7 @@ def heat_uri(weights: np.ndarray, grid: tuple[int, int]) -> str:
     lo = np.clip(np.floor(pos).astype(int), 0, len(_RAMP) - 2)
     frac = (pos - lo)[..., None]
     rgba = _RAMP[lo] * (1 - frac) + _RAMP[lo + 1] * frac
+    if ring:
+        rgba = np.pad(rgba, ((ring, ring), (ring, ring), (0, 0)))  # alpha 0: no heat on the margin
     im = Image.fromarray(np.clip(rgba + 0.5, 0, 255).astype(np.uint8), "RGBA")
     return _data_uri(im, "PNG", optimize=True)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..space import PatchSpace, Whitening, interior_mask
+from ..space import PatchSpace, Whitening, scored_mask
 from .pooling import scored_average_weights, softmax_weights, weighted_average
 
 
@@ -78,14 +78,15 @@ class Weighting:
 
 class ScoredWeighting(Weighting):
     """Weights softmax(standardised score / tau) over each image's scored patches, or equal
-    weights over them (pooling "average"); the border ring is neither scored nor weighted; the
-    embedding goes through `embedding_map` (a whitening)."""
+    weights over them (pooling "average"); the border ring is neither scored nor weighted (with
+    aspect "keep": the ring patches at the end of each bag); the embedding goes through
+    `embedding_map` (a whitening)."""
 
     scored = True
     projects = True
 
     def _space(self, n_patches: int) -> PatchSpace:
-        return PatchSpace(interior_mask(n_patches, self.params.border))
+        return PatchSpace(scored_mask(n_patches, self.params.border, self.params.aspect))
 
     @property
     def embedding_map(self) -> Whitening | None:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from ..space import PatchSpace, Whitening, interior_mask
+from ..space import PatchSpace, Whitening, scored_mask, scored_positions
 from .base import ScoredWeighting
 from .nearest import (BLOCK_ELEMENTS, CandidateSearch, as_tensor, exact_distance, in_threads, min_sq_dist, preparer,
                       resolve_search)
@@ -45,7 +45,7 @@ class ReferenceWeighting(ScoredWeighting):
     state_type = ReferenceState
 
     def _space(self, n_patches: int) -> PatchSpace:
-        return PatchSpace(interior_mask(n_patches, self.params.border), self.state.whitening)
+        return PatchSpace(scored_mask(n_patches, self.params.border, self.params.aspect), self.state.whitening)
 
     def fit(self, bags: np.ndarray | None, normal_bags: np.ndarray | None = None) -> "ReferenceWeighting":
         """bags are not needed: everything is learnt from the normal images."""
@@ -53,7 +53,7 @@ class ReferenceWeighting(ScoredWeighting):
             raise ValueError("the reference weighting needs normal images")
         p = self.params
         whitening = Whitening.fit(build_bank(normal_bags, p.max_bank, p.random_state)) if p.whiten else None
-        self.space = PatchSpace(interior_mask(normal_bags.shape[1], p.border), whitening)
+        self.space = PatchSpace(scored_mask(normal_bags.shape[1], p.border, p.aspect), whitening)
         bank = build_bank(normal_bags, p.max_bank, p.random_state, self.space)
         self.state = ReferenceState(bank.astype(np.float16), whitening)  # exact: the bags are float16
         return self
@@ -254,7 +254,7 @@ def leave_one_out_scores(weighting: "ReferenceWeighting", normal_bags: np.ndarra
     n, m_all, d = normal_bags.shape
     if n < 2:
         raise ValueError("leave-one-out needs at least two references")
-    keep = np.flatnonzero(interior_mask(m_all, p.border))
+    keep = scored_positions(m_all, p.border, p.aspect)
     m = len(keep)
     with threadpool_limits(1):  # LAPACK on 128 x 128 matrices: threads only contend
         if p.whiten:
