@@ -85,7 +85,8 @@ def run_one(n: int, data: str, k_sampled: int, cache: str, random: bool = False,
     with mem.stage("pooling"):
         described = fit.descriptions(weighting, bags, scores, params)
     with mem.stage("clustering"):
-        labels = fit.cluster_best(described, weighting, params)[1].labels
+        chosen, found, _ = fit.cluster_best(described, weighting, params)
+    labels, embeddings = found.labels, chosen.embeddings
     total = time.perf_counter() - start + imports
     cpu_total = time.process_time()  # CPU seconds of the whole child, all threads
     mem.close()
@@ -94,6 +95,7 @@ def run_one(n: int, data: str, k_sampled: int, cache: str, random: bool = False,
         "random_bags": random,
         "k_sampled": k_sampled,
         "aspect": aspect,
+        "pooling": chosen.pooling,
         "total_s": total,
         "cpu_total_s": cpu_total,
         "load_average": os.getloadavg(),
