@@ -108,3 +108,26 @@ def test_a_saved_model_pools_new_images_as_its_fit_chose(tmp_path):
     del meta["resolved"]["pooling"], meta["resolved"]["pooling_silhouettes"]
     (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
     assert read_model(tmp_path / "m").resolved.pooling == "weighted"
+
+
+def test_cli_records_the_pooling_and_the_report_shows_scores_when_it_averages(tmp_path, capsys):
+    from anoclust.report import load_run
+    from anoclust.synthetic import make_labelled_folder
+    from conftest import call_cli
+
+    data = tmp_path / "data"
+    make_labelled_folder(data, n_per_type=4, size=96, kind="texture", classes=["blotches", "grain"])
+    for pooling, heat_of in (("average", "patch scores"), ("weighted", "patch weights")):
+        out = tmp_path / pooling
+        code, _, err = call_cli(capsys, "cluster", str(data), "--k", "2", "--image-size", "96", "--pooling", pooling,
+                                "--out", str(out), "--quiet", "--no-cache")
+        assert code == 0, err
+        config = json.loads((out / "config.json").read_text())
+        assert config["settings"]["pooling"] == pooling and config["resolved"]["pooling"] == pooling
+        run = load_run(out)
+        assert run.heat_of == heat_of
+        assert f"heat map of {heat_of}" in (out / "report.html").read_text()
+        # even weights would show no heat; the scores do
+        assert (np.ptp(run.heat, axis=1) > 0).all()
+        if pooling == "average":
+            np.testing.assert_allclose(np.ptp(run.weights[:, run.weights[0] > 0], axis=1), 0, atol=1e-7)

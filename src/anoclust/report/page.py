@@ -113,7 +113,7 @@ def render(run: RunData, thumbs: Sequence[Thumb], heats: Sequence[str], thumb_si
     kdata = _k_data(run, ks, normals, tree_by_k) if ks else None
     body = [
         _header(run, odd),
-        _toolbar(members, len(normals), _k_control(run, kdata) if kdata else ""),
+        _toolbar(members, len(normals), _k_control(run, kdata) if kdata else "", run.heat_of),
         '<main>',
         overview,
         '<div id="clusters">',
@@ -215,14 +215,14 @@ def _contingency_table(run: RunData) -> str:
     )
 
 
-def _toolbar(members: list[np.ndarray], n_normal: int, k_control: str = "") -> str:
+def _toolbar(members: list[np.ndarray], n_normal: int, k_control: str = "", heat_of: str = "patch weights") -> str:
     links = "".join(
         f'<a href="#cluster-{c}"><span class="chip" style="--c:{cluster_colour(c)}"></span>{c} ({len(idx)})</a>'
         for c, idx in enumerate(members)
     )
     return (
         f'<nav class="toolbar">{k_control}<label class="switch"><input type="checkbox" id="heat-switch">'
-        "heat map of patch weights</label>"
+        f"heat map of {heat_of}</label>"
         f'<span>clusters:</span> <span id="cluster-links">{links}'
         + (f' <a href="#normal">normal ({n_normal})</a>' if n_normal else "")
         + '</span> <a href="#overview">map</a>'

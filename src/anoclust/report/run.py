@@ -44,6 +44,10 @@ class RunData:
     # aspect "keep": the ring's width around each interior grid (the heat map's margin); the
     # bag's first rows * cols patches are the interior, the ring patches follow
     ring: int = 0
+    # what the heat maps show, (N, M): the patch weights, or with average pooling (even weights
+    # that show nothing) the patch scores, unscored patches at their image's lowest score
+    heat: np.ndarray | None = None
+    heat_of: str = "patch weights"
 
     @property
     def n_clusters(self) -> int:
@@ -162,6 +166,11 @@ def run_data(folder: Path, config: dict, metrics: dict | None, paths: list[str],
         raise AnoclustError(f"the run in {folder} has no clustered images")
     max_scores = np.nan_to_num(np.asarray(scores[keep], dtype=np.float64), nan=-np.inf).max(1)
     max_scores[np.isneginf(max_scores)] = np.nan  # no scores (uniform weighting)
+    heat, heat_of = np.asarray(weights[keep], dtype=np.float32), "patch weights"
+    if (config.get("resolved") or {}).get("pooling") == "average" and np.isfinite(max_scores).all():
+        kept_scores = np.asarray(scores[keep], dtype=np.float32)
+        lowest = np.nanmin(kept_scores, 1, keepdims=True)
+        heat, heat_of = np.where(np.isnan(kept_scores), lowest, kept_scores), "patch scores"
     return RunData(
         folder=Path(folder),
         paths=[paths[i] for i in keep],
@@ -177,6 +186,8 @@ def run_data(folder: Path, config: dict, metrics: dict | None, paths: list[str],
         labels_by_k=(np.zeros((0, len(keep)), dtype=np.int64) if labels_by_k is None or not len(labels_by_k)
                      else np.asarray(labels_by_k, dtype=np.int64)[:, keep]),
         ring=int(ring),
+        heat=heat,
+        heat_of=heat_of,
     )
 
 
