@@ -214,9 +214,9 @@ def cluster_best(descs: list[Description], weighting: Weighting, params: Params,
     Where a defect covers the whole image, the softmax picks a few patches of the defect texture
     at random and average pooling describes it better; where the defect is local, the average
     is dominated by the parts' own variation (docs/DESIGN.md)."""
+    xs = [d.embeddings if rows is None else d.embeddings[rows] for d in descs]
     found = []
-    for d in descs:
-        x = d.embeddings if rows is None else d.embeddings[rows]
+    for d, x in zip(descs, xs):
         if given is None:
             found.append(cluster(x, weighting, d.normalize, params))
         else:
@@ -224,8 +224,7 @@ def cluster_best(descs: list[Description], weighting: Weighting, params: Params,
             found.append(_calibrated(space, space.normalized(x), given, "labels", components, None))
     if len(descs) == 1:
         return descs[0], found[0], None
-    values = [_silhouette(f, d.embeddings if rows is None else d.embeddings[rows], params.random_state)
-              for d, f in zip(descs, found)]
+    values = [_silhouette(f, x, params.random_state) for f, x in zip(found, xs)]
     weighted, average = values  # descriptions() gives them in this order
     best = 1 if average > 0 and average >= AVERAGE_MARGIN * max(weighted, 0.0) else 0
     return descs[best], found[best], {d.pooling: round(v, 6) for d, v in zip(descs, values)}
