@@ -119,10 +119,11 @@ def test_cli_records_the_pooling_and_the_report_shows_scores_when_it_averages(tm
     make_labelled_folder(data, n_per_type=4, size=96, kind="texture", classes=["blotches", "grain"])
     for pooling, heat_of in (("average", "patch scores"), ("weighted", "patch weights")):
         out = tmp_path / pooling
-        code, _, err = call_cli(capsys, "cluster", str(data), "--k", "2", "--image-size", "96", "--pooling", pooling,
+        code, printed, err = call_cli(capsys, "cluster", str(data), "--k", "2", "--image-size", "96", "--pooling", pooling,
                                 "--out", str(out), "--quiet", "--no-cache")
         assert code == 0, err
         config = json.loads((out / "config.json").read_text())
+        assert "described by" not in printed  # forced: no choice made, nothing to report
         assert config["settings"]["pooling"] == pooling and config["resolved"]["pooling"] == pooling
         run = load_run(out)
         assert run.heat_of == heat_of
@@ -131,3 +132,8 @@ def test_cli_records_the_pooling_and_the_report_shows_scores_when_it_averages(tm
         assert (np.ptp(run.heat, axis=1) > 0).all()
         if pooling == "average":
             np.testing.assert_allclose(np.ptp(run.weights[:, run.weights[0] > 0], axis=1), 0, atol=1e-7)
+    code, printed, err = call_cli(capsys, "cluster", str(data), "--k", "2", "--image-size", "96", "--out",
+                                  str(tmp_path / "auto"), "--quiet", "--no-cache")
+    assert code == 0, err
+    chosen = json.loads((tmp_path / "auto" / "config.json").read_text())["resolved"]["pooling"]
+    assert f"described by {chosen} pooling (cluster silhouette: weighted" in printed

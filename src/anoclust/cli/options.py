@@ -104,6 +104,10 @@ def print_summary(result, out) -> None:
         print(f"k = {resolved.n_clusters} chosen by the {diag['criterion']} criterion; "
               + ", ".join(f"k = {k}: {v:.3f}" for k, v in ranked) + " (higher is better; --k N fixes k, "
               "`anoclust report RUN --k N` shows another)")
+    sil = resolved.pooling_silhouettes
+    if sil:
+        print(f"described by {resolved.pooling} pooling (cluster silhouette: weighted {sil['weighted']:.3f}, "
+              f"average {sil['average']:.3f}; --pooling weighted|average fixes it)")
     if n_normal:
         print(f"set {n_normal} images apart as normal (largest patch score below {resolved.normal_threshold:.4g})")
     if result.skipped:
