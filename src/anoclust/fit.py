@@ -41,7 +41,7 @@ COMPONENTS_PER_CLUSTER = 4
 
 # pooling="auto": the average pooling must separate the clusters this much better (silhouette
 # ratio) to replace the weighted one, the method's own. On the study sets the ratio is 1.7-1.9
-# where the average wins by 0.1-0.2 NMI (NEU) and at most 1.02 where the weighted wins (docs/DESIGN.md).
+# where the average wins by 0.07-0.26 NMI (NEU) and at most 1.02 where the weighted wins (docs/DESIGN.md).
 AVERAGE_MARGIN = 1.25
 # pooling="auto" compares the descriptions' silhouettes on at most this many images (seeded draw):
 # the mean silhouette of a few thousand rows is steady to about 0.01, and it costs O(N^2).
