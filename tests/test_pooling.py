@@ -119,8 +119,8 @@ def test_cli_records_the_pooling_and_the_report_shows_scores_when_it_averages(tm
     make_labelled_folder(data, n_per_type=4, size=96, kind="texture", classes=["blotches", "grain"])
     for pooling, heat_of in (("average", "patch scores"), ("weighted", "patch weights")):
         out = tmp_path / pooling
-        code, printed, err = call_cli(capsys, "cluster", str(data), "--k", "2", "--image-size", "96", "--pooling", pooling,
-                                "--out", str(out), "--quiet", "--no-cache")
+        code, printed, err = call_cli(capsys, "cluster", str(data), "--k", "2", "--image-size", "96",
+                                      "--pooling", pooling, "--out", str(out), "--quiet", "--no-cache")
         assert code == 0, err
         config = json.loads((out / "config.json").read_text())
         assert "described by" not in printed  # forced: no choice made, nothing to report
