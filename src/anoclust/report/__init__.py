@@ -30,7 +30,7 @@ def build_report(run: RunData, thumb_size: int = 128, quiet: bool = True) -> str
         thumbs = list(
             progress_bar(len(files), "report thumbnails", quiet, pool.map(lambda f: make_thumb(f, thumb_size), files))
         )
-    heats = [heat_uri(w, tuple(g), run.ring) for w, g in zip(run.weights if run.heat is None else run.heat, run.grids)]
+    heats = [heat_uri(w, tuple(g), run.ring) for w, g in zip(run.heat, run.grids)]
     return render(run, thumbs, heats, thumb_size)
 
 

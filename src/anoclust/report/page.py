@@ -215,7 +215,7 @@ def _contingency_table(run: RunData) -> str:
     )
 
 
-def _toolbar(members: list[np.ndarray], n_normal: int, k_control: str = "", heat_of: str = "patch weights") -> str:
+def _toolbar(members: list[np.ndarray], n_normal: int, k_control: str, heat_of: str) -> str:
     links = "".join(
         f'<a href="#cluster-{c}"><span class="chip" style="--c:{cluster_colour(c)}"></span>{c} ({len(idx)})</a>'
         for c, idx in enumerate(members)

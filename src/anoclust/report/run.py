@@ -38,16 +38,16 @@ class RunData:
     grids: np.ndarray  # (N, 2) each image's patch grid (rows, cols), rows * cols = M
     config: dict
     metrics: dict | None
+    # what the heat maps show, (N, M): the patch weights, or with average pooling (even weights
+    # that show nothing) the patch scores, unscored patches at their image's lowest score
+    heat: np.ndarray
+    heat_of: str  # "patch weights" or "patch scores"
     # the clustering at every k the run computed (`--k k` would give these): ks and (K, N) labels
     ks: list[int] = field(default_factory=list)
     labels_by_k: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
     # aspect "keep": the ring's width around each interior grid (the heat map's margin); the
     # bag's first rows * cols patches are the interior, the ring patches follow
     ring: int = 0
-    # what the heat maps show, (N, M): the patch weights, or with average pooling (even weights
-    # that show nothing) the patch scores, unscored patches at their image's lowest score
-    heat: np.ndarray | None = None
-    heat_of: str = "patch weights"
 
     @property
     def n_clusters(self) -> int:
