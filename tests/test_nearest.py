@@ -17,7 +17,7 @@ from anoclust.normal_threshold import (NORMAL_PERCENTILE, leave_one_out_scores, 
                                        resolve_normal_threshold)
 from anoclust.settings import Params
 from anoclust.space import PatchSpace, Whitening, interior_mask
-from anoclust.weighting import nearest
+from anoclust.weighting import nearest, reference
 from anoclust.weighting.nearest import CandidateSearch, exact_distance, resolve_search
 from anoclust.weighting.reference import (ReferenceWeighting, build_bank, fold_whitenings, reference_scores,
                                           thinned_slots)
@@ -202,13 +202,41 @@ def references(n, side, d, seed):
         (2, 8, 3, 100_000, True, 0),  # two references: each fold has one
     ],
 )
-def test_leave_one_out_equals_refitting(n, side, d, max_bank, whiten, border):
+def test_leave_one_out_equals_refitting(monkeypatch, n, side, d, max_bank, whiten, border):
+    monkeypatch.setattr(nearest, "SEARCH", "exact")  # the refit's own scores exact, not within bfloat16's bound
     normals = references(n, side, d, seed=n + d)
     w = ReferenceWeighting(Params(max_bank=max_bank, whiten=whiten, border=border))
     fast, refit = leave_one_out_scores(w, normals), refit_leave_one_out_scores(w, normals)
     assert np.allclose(fast, refit, rtol=1e-4, atol=0)
     assert resolve_normal_threshold("auto", w, normals) == pytest.approx(np.percentile(refit, NORMAL_PERCENTILE),
                                                                          rel=1e-4)
+
+
+@pytest.mark.parametrize("side_rows", [16, 49])
+def test_leave_one_out_through_bfloat16_groups(monkeypatch, side_rows):
+    """Groups small enough that the bounds and the exact step go through the bfloat16 group
+    search (at the default size these small sets only take the float32 ends)."""
+    monkeypatch.setattr(reference, "SIDE_ROWS", side_rows)
+    monkeypatch.setattr(nearest, "SEARCH", "exact")
+    normals = references(9, 16, 32, seed=5)
+    w = ReferenceWeighting(Params(max_bank=800, border=2))
+    fast, refit = leave_one_out_scores(w, normals), refit_leave_one_out_scores(w, normals)
+    assert np.allclose(fast, refit, rtol=1e-4, atol=0)
+    assert resolve_normal_threshold("auto", w, normals) == pytest.approx(np.percentile(refit, NORMAL_PERCENTILE),
+                                                                         rel=1e-4)
+
+
+def test_distance_above_bounds_the_rows_behind_a_product():
+    rng = np.random.default_rng(3)
+    bank = torch.from_numpy(rng.normal(size=(1, 64, 16)).astype(np.float32) * 4)
+    queries = torch.from_numpy(rng.normal(size=(50, 16)).astype(np.float32) * 4)
+    search = CandidateSearch(50, 64, 1, 16)
+    least = search.minimum(search.augment_bank(bank, torch.zeros(16)), search.augment_queries(queries))[0]
+    truth = true_distances(queries.numpy(), bank[0].numpy()).min(1)
+    size = np.linalg.norm(queries.numpy(), axis=1) + np.linalg.norm(bank[0].numpy(), axis=1).max()
+    above = reference._distance_above(least.numpy().astype(np.float64), size)
+    assert (above >= truth).all()
+    assert (above <= truth + 4 * U * size).all()  # and not loose by more than the rounding
 
 
 def test_fold_whitening_equals_refitting_without_the_reference():

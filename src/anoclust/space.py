@@ -36,8 +36,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from .blas import one_thread
 from .settings import NORMALIZATIONS
 
 # Share of the covariance replaced by a scaled identity (docs/DESIGN.md).
@@ -99,7 +99,7 @@ class Whitening:
         shrinkage = SHRINKAGE if shrinkage is None else shrinkage
         target = np.trace(cov) / len(cov)
         cov = (1.0 - shrinkage) * cov + shrinkage * max(target, 1e-12) * np.eye(len(cov))
-        with threadpool_limits(1):  # a 128 x 128 problem: BLAS threads only contend (50x slower under load)
+        with one_thread():  # a 128 x 128 problem: BLAS threads only contend (50x slower under load)
             values, vectors = np.linalg.eigh(cov)
             matrix = (vectors / np.sqrt(np.maximum(values, 1e-12))) @ vectors.T
         return cls(np.asarray(mean).astype(np.float32), matrix.astype(np.float32))

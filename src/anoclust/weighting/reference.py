@@ -22,8 +22,8 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 
+from ..blas import one_thread
 from ..space import PatchSpace, Whitening, scored_mask, scored_positions
 from .base import ScoredWeighting
 from .nearest import (BLOCK_ELEMENTS, CandidateSearch, as_tensor, exact_distance, in_threads, min_sq_dist, preparer,
@@ -205,7 +205,7 @@ def fold_whitenings(normal_bags: np.ndarray, max_bank: int, random_state: int | 
     def add(a, b, sign=1.0):
         return a[0] + sign * b[0], a[1] + sign * b[1], a[2] + sign * b[2]
 
-    with threadpool_limits(1):  # many small products: BLAS threads only contend
+    with one_thread():  # many small products: BLAS threads only contend
         # reference r at slot r - 1 (not thinned: at any slot)
         down = [sums(r, 0) for r in range(n)] if whole else [None] + [sums(r, r - 1) for r in range(1, n)]
         after = (0, np.zeros(d), np.zeros((d, d)))  # sums over the references after the left-out one
@@ -238,12 +238,14 @@ def leave_one_out_scores(weighting: "ReferenceWeighting", normal_bags: np.ndarra
     interior patches at the fold's thinned positions (thinned_slots), is two contiguous slices
     of two shared stacks (the references before the left-out one at their own slot, those
     after it one slot down), mapped once by a common metric M, the folds' mean whitening. A
-    fold's own metric M_i stretches distances under M by at least a_i (the smallest singular
-    value of M^-1 M_i, 0.97 to 0.99 on the study sets), which bounds the search:
+    fold's own metric M_i stretches distances under M by at least a_i and at most b_i (the
+    extreme singular values of M^-1 M_i, 0.97 to 1.03 on the study sets), which bounds the search:
 
-    1. an upper bound u(p) for every patch p of the left-out reference: the exact distance
-       under M_i (float64) to the row a bfloat16 search under M (nearest.CandidateSearch)
-       finds in a sample of the fold's bank, 1/16 of it, then 1/4 for the highest bounds;
+    1. an upper bound u(p) for every patch p of the left-out reference: from a bfloat16 search
+       under M (nearest.CandidateSearch) in a sample of the fold's bank, 1/16 of it, the least
+       product turned into a distance bound (_distance_above) and stretched by b_i; then, for
+       the highest bounds, the exact distance under M_i (float64) to the row the same search
+       finds in 1/4 of the bank;
     2. patches in decreasing order of u: each one's exact nearest distance. One bfloat16
        product with the whole fold bank; every row it cannot rule out (those within
        u(p) / a_i of p under M, by _rounded_bound, which covers bfloat16's rounding) is
@@ -256,14 +258,18 @@ def leave_one_out_scores(weighting: "ReferenceWeighting", normal_bags: np.ndarra
         raise ValueError("leave-one-out needs at least two references")
     keep = scored_positions(m_all, p.border, p.aspect)
     m = len(keep)
-    with threadpool_limits(1):  # LAPACK on 128 x 128 matrices: threads only contend
+    with one_thread():  # LAPACK on 128 x 128 matrices: threads only contend
         if p.whiten:
             folds = fold_whitenings(normal_bags, p.max_bank, p.random_state)
             matrices = np.stack([w.matrix for w in folds]).astype(np.float64)
         else:
             matrices = np.broadcast_to(np.eye(d), (n, d, d))
         metric = matrices.mean(0)
-        low = np.linalg.svd(np.linalg.solve(metric, matrices), compute_uv=False).min(1)
+        # the extreme singular values of M^-1 M_i, from the Gram matrices' eigenvalues (faster
+        # than SVDs; these matrices are near the identity, so nothing is lost), widened by 1e-6
+        stretch = np.linalg.inv(metric) @ matrices
+        stretches = np.sqrt(np.linalg.eigvalsh(np.swapaxes(stretch, 1, 2) @ stretch).clip(0))
+        low, high = stretches[:, 0] * (1 - 1e-6), stretches[:, -1] * (1 + 1e-6)
     raw = np.ascontiguousarray(np.asarray(normal_bags)[:, keep])  # (n, m, d) as stored (float16)
     centre = torch.from_numpy(raw.reshape(-1, d)).float().mean(0)
     to_metric = torch.from_numpy(metric.astype(np.float32))
@@ -306,11 +312,28 @@ def leave_one_out_scores(weighting: "ReferenceWeighting", normal_bags: np.ndarra
             if np.isfinite(upper[i, patches]).all():
                 break
 
+    def loose(i: int, search: CandidateSearch) -> bool:
+        """upper[i] from the coarse sample's least bfloat16 products alone, turned into bounds
+        by the rounding's error bound and the fold's largest stretch high[i]: no row is
+        re-measured. False when no whole group of the sample lies outside reference i."""
+        sample = samples[0]
+        groups = [g for lo, hi in ((0, sample.start[i]), (sample.start[i + 1], len(sample.raw)))
+                  for g in range(-(-lo // SIDE_ROWS), hi // SIDE_ROWS)]
+        if not groups:
+            return False
+        mapped = mapped_of(i)
+        queries = CandidateSearch.augment_queries(mapped)
+        least = torch.stack([search.minimum(sample.grouped[g : g + 1], queries)[0] for g in groups]).amin(0)
+        size = torch.linalg.vector_norm(mapped, dim=1).numpy().astype(np.float64) + sample.size_max
+        upper[i] = high[i] * (1 + 1e-4) * _distance_above(least.numpy().astype(np.float64), size)
+        return True
+
     def bound(i: int, search: CandidateSearch) -> None:
         """Step 1: every patch's upper bound from the coarse sample; then the highest ones from
         the finer sample until none left untightened is above them (so that the reference's
         bound, the largest, is a tight one)."""
-        tighten(i, np.arange(m), samples[0], search)
+        if not loose(i, search):
+            tighten(i, np.arange(m), samples[0], search)
         fine = np.zeros(m, dtype=bool)
         while not fine.all():
             left = np.flatnonzero(~fine)
@@ -371,7 +394,7 @@ def leave_one_out_scores(weighting: "ReferenceWeighting", normal_bags: np.ndarra
             for i in refs[chunk]:
                 step(int(i), search)
 
-        with threadpool_limits(1):  # the float64 re-measuring runs on the worker threads
+        with one_thread():  # the float64 re-measuring runs on the worker threads
             in_threads(len(refs), work, n_threads)
 
     def settle(i: int, search: CandidateSearch) -> None:
@@ -435,8 +458,10 @@ class _Stack:
         if first < last:
             approx = torch.empty(last - first, mapped.shape[0])
             rows = torch.empty(last - first, mapped.shape[0], dtype=torch.int64)
-            for g in range(first, last):
-                rows[g - first], approx[g - first] = search.nearest(self.grouped[g : g + 1], queries)
+            step = max(1, search.products.numel() // (search.rows * len(queries)))  # groups per product
+            for g in range(first, last, step):
+                h = min(g + step, last)
+                rows[g - first : h - first], approx[g - first : h - first] = search.nearest(self.grouped[g:h], queries)
             rows += (torch.arange(first, last) * size).view(-1, 1)
             take = min(2, last - first)
             best = torch.topk(approx, take, dim=0, largest=False).indices
@@ -467,6 +492,14 @@ def _rounded_bound(radius: np.ndarray, size: np.ndarray) -> np.ndarray:
     bits = as_bf16.view(torch.int16).clone()
     bits += (as_bf16.float() < bound).to(torch.int16)  # round up: the next bfloat16 value
     return bits.numpy()
+
+
+def _distance_above(product: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """An upper bound on the distance between the rows behind a CandidateSearch product value
+    (size bounding |q| + |b|), the inverse of _rounded_bound: the output's rounding and the
+    float32 sums give |q' - b'|^2 <= v / (1 - u) + c size^2, and rounding the rows moved
+    them by at most u size."""
+    return np.sqrt(product / (1 - _BF16_U) + _ACCUMULATION * size**2) + _BF16_U * size
 
 
 def _where(mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
