@@ -325,7 +325,8 @@ def leave_one_out_scores(weighting: "ReferenceWeighting", normal_bags: np.ndarra
         queries = CandidateSearch.augment_queries(mapped)
         least = torch.stack([search.minimum(sample.grouped[g : g + 1], queries)[0] for g in groups]).amin(0)
         size = torch.linalg.vector_norm(mapped, dim=1).numpy().astype(np.float64) + sample.size_max
-        upper[i] = high[i] * (1 + 1e-4) * _distance_above(least.numpy().astype(np.float64), size)
+        # 1e-4 (relative, and of the rows' sizes): the float32 map by M, as in score's re-measuring
+        upper[i] = high[i] * (_distance_above(least.numpy().astype(np.float64), size) * (1 + 1e-4) + 1e-4 * size)
         return True
 
     def bound(i: int, search: CandidateSearch) -> None:
