@@ -53,6 +53,7 @@ VARIANTS: dict[str, dict] = {
     "input 320 px": dict(image_size=320),
     "backbone efficientnet_lite0": dict(backbone="efficientnet_lite0"),
     "aspect keep": dict(aspect="keep"),
+    "aspect squash": dict(aspect="squash"),
 }
 # Settings that only one weighting reads: the rows are left out of the other's table.
 ONLY = {"K = 16 sampled images": "unsupervised", "K = 64 sampled images": "unsupervised"}
@@ -79,6 +80,7 @@ def main(argv=None) -> int:
                 base = Params(random_state=seed)
                 # what extraction depends on; the border only where aspect "keep" lays out its ring there
                 embedding = {s: change.get(s, getattr(base, s)) for s in ("backbone", "image_size", "aspect")}
+                embedding["aspect"] = studyset.resolved(Params(aspect=embedding["aspect"]), ds).aspect
                 if embedding["aspect"] == "keep":
                     embedding["border"] = change.get("border", base.border)
                 key = tuple(sorted(embedding.items()))

@@ -24,6 +24,7 @@ import numpy as np
 import _util  # noqa: F401  (puts src/ on the path, imports anoclust before torch)
 from anoclust import fit
 from anoclust.evaluation import Dataset, Embedded, embed_dataset, folder_dataset, mtd_dataset
+from anoclust.features.aspect import resolve_aspect
 from anoclust.features.cache import default_cache_dir
 from anoclust.features.extract import EmbeddingConfig, PatchExtractor
 from anoclust.inputs import read_input, read_path_list
@@ -82,7 +83,13 @@ def study_sets(data: Path = DATA, work: Path = WORK) -> list[Dataset]:
 def embed(dataset: Dataset, params: Params = Params(), cache: str | None = CACHE) -> Embedded:
     """The set's patch bags with the backbone, input size and aspect of `params` (and, with aspect
     "keep", its border, whose ring patches follow the interior), through the cache."""
-    return embed_dataset(dataset, PatchExtractor(EmbeddingConfig.of(params), cache_dir=cache))
+    return embed_dataset(dataset, PatchExtractor(EmbeddingConfig.of(resolved(params, dataset)), cache_dir=cache))
+
+
+def resolved(params: Params, dataset: Dataset) -> Params:
+    """params with --aspect auto resolved for the set, as the tool resolves it (bags without
+    their images: the square layout, as anoclust.fit takes them)."""
+    return resolve_aspect(params, dataset.images.paths if dataset.images is not None else [])
 
 
 @dataclasses.dataclass
@@ -104,6 +111,7 @@ SCORE_SETTINGS = ("weighting", "border", "whiten", "n_sampled", "max_bank", "ran
 
 def scored(data: Embedded, params: Params) -> Scored:
     """fit.score on the set, as fit_bags orders it; memoised on what the scores depend on."""
+    params = resolved(params, data.dataset)
     key = (id(data),) + tuple(getattr(params, s) for s in SCORE_SETTINGS)
     if key not in _MEMO:
         normals = data.normal_bags
@@ -127,6 +135,7 @@ def describe(data: Embedded, params: Params) -> tuple[Scored, fit.Description]:
 
 
 def _descriptions(data: Embedded, params: Params) -> tuple[Scored, list[fit.Description]]:
+    params = resolved(params, data.dataset)
     s = scored(data, params)
     weighting = copy.copy(s.weighting)
     weighting.params = params
@@ -141,6 +150,7 @@ def subset_rows(n_images: int, subsets: int = 10) -> list[np.ndarray]:
 
 def nmis(data: Embedded, params: Params, subsets: int = 10) -> list[float]:
     """NMI with k = the number of classes: the full set first, then each random 90% subset."""
+    params = resolved(params, data.dataset)
     s, descs = _descriptions(data, params)
     p = dataclasses.replace(params, n_clusters=len(set(s.truth)))
     rows = [np.arange(len(s.truth))] + subset_rows(len(s.truth), subsets)

@@ -177,17 +177,22 @@ def test_cluster_report_and_assign_in_keep_mode(strips, tmp_path, capsys, one_th
 
     data, normal, cache = str(strips / "in"), str(strips / "normal"), str(tmp_path / "c")
     common = ["--k", "3", "--image-size", "64", "--cache", cache, "--quiet"]
-    code, _, err = call_cli(capsys, "cluster", data, "--out", str(tmp_path / "squash"), *common)
+    code, out, err = call_cli(capsys, "cluster", data, "--out", str(tmp_path / "squash"), "--aspect", "squash",
+                              *common)
     assert code == 0, err
+    assert "aspect" not in out
     n_squash = len(list((tmp_path / "c").rglob("*.bag")))
-    code, _, err = call_cli(capsys, "cluster", data, "--normal", normal, "--out", str(tmp_path / "run"),
-                            "--aspect", "keep", "--save-model", str(tmp_path / "model"), *common)
+    # the default, --aspect auto, keeps these strips' shapes (8:1, 4:1 and 5:1)
+    code, out, err = call_cli(capsys, "cluster", data, "--normal", normal, "--out", str(tmp_path / "run"),
+                              "--save-model", str(tmp_path / "model"), *common)
     assert code == 0, err
+    assert "each image kept its aspect ratio" in out
     # 9 images + 4 normals extracted again in keep mode: no squash entry reused
     assert len(list((tmp_path / "c").rglob("*.bag"))) == n_squash + 13
 
     run = tmp_path / "run"
-    assert json.loads((run / "config.json").read_text())["settings"]["aspect"] == "keep"
+    config = json.loads((run / "config.json").read_text())
+    assert config["settings"]["aspect"] == "auto" and config["resolved"]["aspect"] == "keep"
     with np.load(run / "embeddings.npz") as npz:
         grid, ring, weights, paths = npz["grid"], int(npz["ring"]), npz["weights"], list(npz["paths"])
     assert grid.shape == (9, 2) and ring == 1 and weights.shape == (9, 64)
@@ -243,6 +248,44 @@ def test_a_run_folder_whose_grids_differ_in_size_is_refused(tmp_path, capsys):
               ring=np.int64(-1))
     code, _, err = call_cli(capsys, "report", str(folder))
     assert code == 2 and "ring" in err
+
+
+def _image(path, width, height):
+    Image.new("RGB", (width, height), (90, 120, 150)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("shapes, expected", [
+    ([(400, 100), (100, 400), (300, 300)], "keep"),  # median ratio 4: far enough from square
+    ([(399, 100), (400, 100), (300, 300)], "squash"),  # median 3.99
+    ([(64, 64)], "squash"),
+])
+def test_aspect_auto_keeps_the_shape_of_sets_of_long_images(tmp_path, shapes, expected):
+    from anoclust.features.aspect import resolve_aspect
+    from anoclust.settings import Params
+
+    paths = [_image(tmp_path / f"{i}.png", w, h) for i, (w, h) in enumerate(shapes)]
+    assert resolve_aspect(Params(), paths).aspect == expected
+    (tmp_path / "broken.png").write_bytes(b"not an image")  # left out, not fatal
+    assert resolve_aspect(Params(), paths + [tmp_path / "broken.png"]).aspect == expected
+    assert resolve_aspect(Params(aspect="squash"), paths).aspect == "squash"  # a set value is kept
+
+
+def test_extraction_refuses_an_unresolved_aspect():
+    from anoclust.features.extract import EmbeddingConfig
+    from anoclust.settings import Params
+
+    with pytest.raises(ValueError, match="resolve"):
+        EmbeddingConfig.of(Params(aspect="auto"))
+
+
+def test_the_estimator_resolves_the_aspect_from_the_images(strips, tmp_path, one_thread):
+    from anoclust import AnomalyClustering
+
+    est = AnomalyClustering(n_clusters=3, image_size=64, cache_dir=None).fit(_paths(strips))
+    assert est.model_.params.aspect == "keep" and est.aspect == "auto"
+    bags = np.random.default_rng(0).normal(size=(9, 64, 8)).astype(np.float16)
+    assert AnomalyClustering(n_clusters=3).fit(bags).model_.params.aspect == "squash"
 
 
 @pytest.mark.slow

@@ -33,7 +33,9 @@ def test_cluster_save_model_then_assign(mvtec_category, tmp_path):
     assert meta["format_version"] == 5 and meta["weights_sha256"].startswith("b0353104")
     # reference weighting with the default taps: the deepest tap (96 of 128 channels), l2
     assert (meta["resolved"]["normalize"], meta["resolved"]["embed_from"]) == ("l2", 32)
-    assert meta["resolved"] == resolved
+    # the model keeps the resolved aspect among its settings, which assign extracts with
+    assert meta["resolved"] == {k: v for k, v in resolved.items() if k != "aspect"}
+    assert config["settings"]["aspect"] == "auto" and meta["settings"]["aspect"] == resolved["aspect"] == "squash"
 
     code, stdout, stderr = run_cli("assign", str(model), str(mvtec_category), "--out", str(tmp_path / "new"),
                                    "--cache", cache, "--quiet")

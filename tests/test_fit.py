@@ -68,3 +68,4 @@ def test_config_json_records_every_setting_and_what_auto_became(tmp_path, mvtec_
                                   "image_size": 64}
     assert config["resolved"]["weighting"] == "reference" and config["resolved"]["method"] == "ward_kmeans"
     assert config["resolved"]["n_clusters"] == 3 and config["resolved"]["n_components"] == 12
+    assert config["resolved"]["aspect"] == "squash"  # square images

@@ -62,6 +62,7 @@ def test_the_intact_model_loads_and_assigns(model):
     (lambda m: m.update(settings=[1, 2]), "settings must be an object"),
     (lambda m: m["settings"].update(tau=-1), "tau"),
     (lambda m: m["settings"].update(position_norm=True), "unknown setting"),
+    (lambda m: m["settings"].update(aspect="auto"), "aspect must be squash or keep"),
     (lambda m: m.pop("resolved"), "missing 'resolved'"),
     (lambda m: m["resolved"].update(n_clusters="3"), "n_clusters"),
     (lambda m: m["resolved"].update(embed_from=-1), "embed_from"),

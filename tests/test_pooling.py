@@ -105,9 +105,10 @@ def test_a_saved_model_pools_new_images_as_its_fit_chose(tmp_path):
 
     # a model saved before the choice existed was always weighted
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
-    del meta["resolved"]["pooling"], meta["resolved"]["pooling_silhouettes"]
+    del meta["resolved"]["pooling"], meta["resolved"]["pooling_silhouettes"], meta["settings"]["aspect"]
     (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
-    assert read_model(tmp_path / "m").resolved.pooling == "weighted"
+    old = read_model(tmp_path / "m")
+    assert old.resolved.pooling == "weighted" and old.params.aspect == "squash"  # ... and squashed
 
 
 def test_cli_records_the_pooling_and_the_report_shows_scores_when_it_averages(tmp_path, capsys):

@@ -74,6 +74,10 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
         (anoclust.fit.fit_labelled: items labelled "normal" join the normal references)."""
         has_normals = normal is not None and len(normal) > 0
         params = self._params(has_normals)
+        if not (isinstance(X, np.ndarray) and X.ndim == 3):  # images: --aspect auto from their shapes
+            from .features.aspect import resolve_aspect
+
+            params = resolve_aspect(params, list(X))
         if y is not None and len(y) != len(X):
             raise AnoclustError(f"y has {len(y)} labels for {len(X)} images: give one label per image")
         bags, ok, skipped, identity = self._bags(X, params, "images")

@@ -317,6 +317,8 @@ def _rows_back(values: np.ndarray, is_normal: np.ndarray) -> np.ndarray:
 def _fit(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params, scorer: Scorer | None,
          given: np.ndarray | None = None, every_k: bool = False) -> Fit:
     """The stages in order; `given`: labels 0..k-1 of the images instead of clustering them."""
+    if params.aspect == "auto":  # bags without their images (features.aspect.resolve_aspect): the square layout
+        params = dataclasses.replace(params, aspect="squash")
     if normal_bags is not None and len(normal_bags) == 0:
         log.warning("none of the normal images could be read: clustering without them")
         normal_bags = None

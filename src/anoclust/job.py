@@ -17,6 +17,7 @@ import numpy as np
 from . import __version__
 from .distributed import open_engine
 from .errors import AnoclustError
+from .features.aspect import resolve_aspect
 from .features.extract import EmbeddingConfig, PatchExtractor
 from .fit import Fit, check_count, fit_bags, fit_labelled
 from .inputs import ImageSet, read_input, read_path_list
@@ -77,6 +78,7 @@ def run_clustering(images: ImageSet, params: Params, options: RunOptions, engine
     """Embed, weight and cluster an image set (no files written); engine: a distributed.DaskEngine.
     from_labels: the clusters are the images' labels (fit.fit_labelled); every_k: also the
     clustering at every k (the run folder keeps them for the report's k control)."""
+    params = resolve_aspect(params, images.paths)
     extractor = options.extractor(params)
     extract = extractor.extract if engine is None else partial(engine.extract, extractor)
     ex = extract(images.paths, desc="images")
@@ -200,7 +202,7 @@ def write_run(result: RunResult, params: Params, options: RunOptions, out: Path,
         "cwd": os.getcwd(),  # assignments.csv's relative paths are relative to it
         "layout": result.images.layout,
         "settings": asdict(params),
-        "resolved": asdict(model.resolved),
+        "resolved": {**asdict(model.resolved), "aspect": model.params.aspect},  # --aspect auto, resolved
         "run": asdict(options),
         "weights_sha256": model.weights_sha256,
         "n_images": len(result.paths),

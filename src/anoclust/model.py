@@ -128,8 +128,9 @@ def _model(meta: dict, arrays: dict) -> Model:
     """The Model of a format-5 folder's contents; raises on anything out of place."""
     settings = meta["settings"]
     _expect(isinstance(settings, dict), "settings must be an object")
-    settings = {**DEFAULTS, **settings}
+    settings = {**DEFAULTS, "aspect": "squash", **settings}  # models saved before --aspect were squashed
     validate(settings)
+    _expect(settings["aspect"] in ("squash", "keep"), f"aspect must be squash or keep, got {settings['aspect']!r}")
     params = Params(**settings)
     resolved = Resolved(**_typed_resolved(meta["resolved"]))
     shape = meta["patch_shape"]

@@ -27,7 +27,7 @@ NORMALIZATIONS = ("none", "l2", "whiten")
 EMBED_TAPS = ("all", "deepest")
 # How a scored weighting pools a bag (anoclust.fit.describe); "auto" tries both.
 POOLINGS = ("weighted", "average")
-ASPECTS = ("squash", "keep")
+ASPECTS = ("squash", "keep")  # and "auto": features.aspect.resolve_aspect
 DEFAULT_BACKBONE = "mobilenet_v2"
 # The network's input side; beyond the largest, one image's patch bag and its distance products
 # no longer fit a workstation (a 1024 px grid has 16,384 patches).
@@ -155,9 +155,10 @@ METHOD_SETTINGS: tuple[Setting, ...] = (
       "--weights"),
     S("image_size", 288, whole(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE), "input size of the network in pixels",
       "--image-size"),
-    S("aspect", "squash", choice(ASPECTS),
+    S("aspect", "auto", choice(ASPECTS, auto=True),
       "squash: resize every image to the square input; keep: keep each image's aspect ratio (a patch grid "
-      "of its own shape, the same number of patches, the border ring's patches after the interior's)", "--aspect"),
+      "of its own shape, the same number of patches, the border ring's patches after the interior's); "
+      "auto = keep when the images' median aspect ratio is 4:1 or longer, else squash", "--aspect"),
     S("random_state", 0, whole(0), "random seed", "--seed"),
     # research: the paper's method is --tau 1 --no-standardize --border 0 --no-whiten --embed-taps all
     # --normalize none --components 0 --method ward --pooling weighted

@@ -22,6 +22,7 @@ from ..evaluation import (
     mtd_dataset,
     mvtec_datasets,
 )
+from ..features.aspect import resolve_aspect
 from ..job import RunOptions
 from ..outputs import check_out_dir, write_csv
 from ..settings import settings_line
@@ -86,23 +87,29 @@ def run(args: argparse.Namespace) -> int:
     check_out_dir(out, protected, force=None)
     if args.cache:
         check_out_dir(Path(args.cache), protected, force=None, flag="--cache")
-    extractor = RunOptions(cache=args.cache, quiet=args.quiet).extractor(params)
+    options = RunOptions(cache=args.cache, quiet=args.quiet)
+
+    def embedded(d):
+        """The set's bags and the settings it is evaluated with (--aspect auto resolved per set)."""
+        p = resolve_aspect(params, d.images.paths)
+        return embed_dataset(d, options.extractor(p), with_normals), p
+
     protocols = ("good", "defects") if args.protocol == "both" else (args.protocol,)
     with_normals = "reference" in args.weightings
     rows = []  # (protocol, row)
     for d in datasets:
-        data = embed_dataset(d, extractor, with_normals)
-        new = [("-", r) for r in evaluate_embedded(data, params, args.weightings, args.seeds)]
+        data, p = embedded(d)
+        new = [("-", r) for r in evaluate_embedded(data, p, args.weightings, args.seeds)]
         _report(new, args.quiet)
         rows += new
     per_protocol: dict[str, list[dict]] = {p: [] for p in protocols}
     for d in mvtec:
-        data = embed_dataset(d, extractor, with_normals)
+        data, p = embedded(d)
         for protocol in protocols:
             part = data if protocol == "good" else data.without("good")
             if len(set(part.truth)) < 2:
                 continue
-            new = evaluate_embedded(part, params, args.weightings, args.seeds)
+            new = evaluate_embedded(part, p, args.weightings, args.seeds)
             per_protocol[protocol] += new
             _report([(protocol, r) for r in new], args.quiet)
     for protocol in protocols:

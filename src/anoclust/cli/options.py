@@ -108,6 +108,8 @@ def print_summary(result, out) -> None:
     if sil:
         print(f"described by {resolved.pooling} pooling (cluster silhouette: weighted {sil['weighted']:.3f}, "
               f"average {sil['average']:.3f}; --pooling weighted|average fixes it)")
+    if fitted.model.params.aspect == "keep":
+        print("each image kept its aspect ratio (--aspect keep; --aspect squash resizes every image to a square)")
     if n_normal:
         print(f"set {n_normal} images apart as normal (largest patch score below {resolved.normal_threshold:.4g})")
     if result.skipped:

@@ -1,5 +1,8 @@
 """Aspect-preserving input (setting `aspect="keep"`): a patch grid per image, same patch count.
 
+`aspect="auto"` (the default) chooses "keep" for sets whose images are 4:1 or longer and
+"squash" otherwise (resolve_aspect).
+
 Squashing every image to the square input distorts images far from square (a 16:1 strip
 becomes 16 times narrower along its length) and distorts differently sized images differently.
 With "keep", each image gets an interior grid (ih, iw) whose product is fixed at
@@ -19,11 +22,40 @@ they are the whole ring: its bag holds the same patches as squash mode's, in ano
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
 import torch
+
+from ..errors import ImageReadError
+from ..inputs.decode import read_size
+from ..settings import Params
+
+# `--aspect auto` keeps the aspect when the images' median long side / short side is at least
+# this: squashing such an image shrinks its patches 4 x along its length (docs/DESIGN.md).
+KEEP_FROM_RATIO = 4.0
+# The median is taken over at most this many images, evenly spaced in the list (headers only).
+RATIO_SAMPLE = 256
+
+
+def resolve_aspect(params: Params, paths: Sequence) -> Params:
+    """params with aspect "auto" replaced by "keep" or "squash" from the images' median aspect
+    ratio (unreadable headers are left out: extraction reports them). Everything after extraction
+    sees only the two concrete modes, and a saved model keeps one."""
+    if params.aspect != "auto":
+        return params
+    ratios = []
+    for path in list(paths)[:: max(1, -(-len(paths) // RATIO_SAMPLE))]:
+        try:
+            w, h = read_size(path)
+        except (ImageReadError, OSError):  # reported by the extraction
+            continue
+        ratios.append(max(w, h) / max(1, min(w, h)))
+    median = float(np.median(ratios)) if ratios else 1.0
+    return dataclasses.replace(params, aspect="keep" if median >= KEEP_FROM_RATIO else "squash")
 
 
 def ring_width(grid_side: int, border: int) -> int:

@@ -62,7 +62,10 @@ class EmbeddingConfig:
 
     @classmethod
     def of(cls, params) -> "EmbeddingConfig":
-        """The configuration a fit's settings (anoclust.settings.Params) ask for."""
+        """The configuration a fit's settings (anoclust.settings.Params) ask for, their aspect
+        already resolved (aspect.resolve_aspect)."""
+        if params.aspect not in ("squash", "keep"):
+            raise ValueError(f"aspect {params.aspect!r} must be resolved before extraction (resolve_aspect)")
         return cls(params.backbone, None, params.image_size, params.weights, params.aspect, params.border)
 
 
