@@ -239,6 +239,18 @@ def test_distance_above_bounds_the_rows_behind_a_product():
     assert (above <= truth + 4 * U * size).all()  # and not loose by more than the rounding
 
 
+@pytest.mark.parametrize("rows", [1, 255, 256, 700])
+def test_entries_at_most_a_bound_are_found_block_by_block(rows):
+    rng = np.random.default_rng(rows)
+    bits = torch.from_numpy(rng.integers(0, 30000, size=(rows, 5)).astype(np.int16))
+    minima = reference._block_minima(bits)
+    for bound in (torch.amin(bits, 0), torch.full((5,), 300, dtype=torch.int16), torch.zeros(5, dtype=torch.int16)):
+        which, at = reference._at_most(bits, bound, minima)
+        rr, cc = np.nonzero((bits <= bound).numpy())
+        assert sorted(zip(at, which)) == sorted(zip(rr, cc))
+        assert (np.diff(at) >= 0).all()  # rows ascending: the first row of a column comes first
+
+
 def test_fold_whitening_equals_refitting_without_the_reference():
     normals = references(5, 8, 4, seed=7)
     for max_bank in (100_000, 90):  # all patches, then thinned

@@ -360,14 +360,16 @@ def leave_one_out_scores(weighting: "ReferenceWeighting", normal_bags: np.ndarra
             products = []
             for stack, lo, hi in spans:
                 bits = torch.mm(stack.flat[lo:hi], queries.T).view(torch.int16)  # (rows, k): ~|q - b|^2
-                which, rows = _where(bits == torch.amin(bits, 0))  # a row of least product per patch
+                minima = _block_minima(bits)
+                which, rows = _at_most(bits, torch.amin(minima, 0), minima)  # rows of least product
                 first = np.zeros(len(batch), dtype=np.int64)
                 first[which[::-1]] = rows[::-1]  # the first such row of each patch
                 found = np.minimum(found, exact(i, own[batch], stack, lo + first))
-                products.append((stack, lo, bits))
+                products.append((stack, lo, bits, minima))
             radius = found / low[i]  # no row farther than this under M is nearer under M_i
-            for stack, lo, bits in products:
-                which, rows = _where(bits <= torch.from_numpy(_rounded_bound(radius, size + stack.size_max)))
+            for stack, lo, bits, minima in products:
+                bound = torch.from_numpy(_rounded_bound(radius, size + stack.size_max))
+                which, rows = _at_most(bits, bound, minima)
                 rows = rows + lo
                 # float32 distances under M (direct differences) before the float64 re-measuring
                 gap = torch.linalg.vector_norm(near[which] - stack.mapped[rows], dim=1).numpy()
@@ -503,12 +505,29 @@ def _distance_above(product: np.ndarray, size: np.ndarray) -> np.ndarray:
     return np.sqrt(product / (1 - _BF16_U) + _ACCUMULATION * size**2) + _BF16_U * size
 
 
-def _where(mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(column, row) of the True entries of a (rows, k) mask with few of them: the rows with
-    any first (torch.nonzero over the whole mask is several times slower)."""
-    rows = torch.nonzero(mask.any(1)).flatten()
-    r, c = torch.nonzero(mask[rows], as_tuple=True)
-    return c.numpy(), rows[r].numpy()
+# Rows per block of the search for the few product entries at or below a bound: blocks whose
+# minimum is above it are skipped, so the whole product is read once (for the minima).
+SCAN_ROWS = 256
+
+
+def _block_minima(bits: torch.Tensor) -> torch.Tensor:
+    """The least entry of each column of bits (rows, k) in each block of SCAN_ROWS rows: (blocks, k)."""
+    rows, k = bits.shape
+    full = rows - rows % SCAN_ROWS
+    parts = [torch.amin(bits[:full].view(-1, SCAN_ROWS, k), 1)] if full else []
+    if full < rows:
+        parts.append(torch.amin(bits[full:], 0, keepdim=True))
+    return torch.cat(parts)
+
+
+def _at_most(bits: torch.Tensor, bound: torch.Tensor, minima: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(column, row) of the entries of bits (rows, k) at or below bound (k,), rows ascending;
+    minima: _block_minima(bits)."""
+    blocks = torch.nonzero((minima <= bound).any(1)).flatten().numpy()
+    rows = (blocks[:, None] * SCAN_ROWS + np.arange(SCAN_ROWS)).ravel()
+    rows = rows[rows < len(bits)]
+    r, c = torch.nonzero(bits[torch.from_numpy(rows)] <= bound, as_tuple=True)
+    return c.numpy(), rows[r.numpy()]
 
 
 def _nearest_rows(queries: torch.Tensor, bank: torch.Tensor, bank_sq: torch.Tensor) -> np.ndarray:
