@@ -375,7 +375,7 @@ def test_leave_one_out_and_bag_distances_leave_the_ring_patches_out(one_thread):
     import anoclust.bag_distances as bd
     from anoclust.settings import Params
     from anoclust.weighting import make_weighting
-    from anoclust.weighting.reference import leave_one_out_scores
+    from anoclust.weighting.leave_one_out import leave_one_out_scores
 
     params = Params(weighting="reference", aspect="keep", whiten=False, border=3)
     normals, other = _bags_with_other_rings(3, n=4)

@@ -17,10 +17,10 @@ from anoclust.normal_threshold import (NORMAL_PERCENTILE, leave_one_out_scores, 
                                        resolve_normal_threshold)
 from anoclust.settings import Params
 from anoclust.space import PatchSpace, Whitening, interior_mask
-from anoclust.weighting import nearest, reference
+from anoclust.weighting import leave_one_out, nearest
 from anoclust.weighting.nearest import CandidateSearch, exact_distance, resolve_search
-from anoclust.weighting.reference import (ReferenceWeighting, build_bank, fold_whitenings, reference_scores,
-                                          thinned_slots)
+from anoclust.weighting.leave_one_out import fold_whitenings, thinned_slots
+from anoclust.weighting.reference import ReferenceWeighting, build_bank, reference_scores
 from anoclust.weighting.unsupervised import sample_others, unsupervised_scores
 
 U = 2.0**-8  # bfloat16's unit roundoff
@@ -216,7 +216,7 @@ def test_leave_one_out_equals_refitting(monkeypatch, n, side, d, max_bank, white
 def test_leave_one_out_through_bfloat16_groups(monkeypatch, side_rows):
     """Groups small enough that the bounds and the exact step go through the bfloat16 group
     search (at the default size these small sets only take the float32 ends)."""
-    monkeypatch.setattr(reference, "SIDE_ROWS", side_rows)
+    monkeypatch.setattr(leave_one_out, "SIDE_ROWS", side_rows)
     monkeypatch.setattr(nearest, "SEARCH", "exact")
     normals = references(9, 16, 32, seed=5)
     w = ReferenceWeighting(Params(max_bank=800, border=2))
@@ -234,7 +234,7 @@ def test_distance_above_bounds_the_rows_behind_a_product():
     least = search.minimum(search.augment_bank(bank, torch.zeros(16)), search.augment_queries(queries))[0]
     truth = true_distances(queries.numpy(), bank[0].numpy()).min(1)
     size = np.linalg.norm(queries.numpy(), axis=1) + np.linalg.norm(bank[0].numpy(), axis=1).max()
-    above = reference._distance_above(least.numpy().astype(np.float64), size)
+    above = leave_one_out._distance_above(least.numpy().astype(np.float64), size)
     assert (above >= truth).all()
     assert (above <= truth + 4 * U * size).all()  # and not loose by more than the rounding
 
@@ -243,9 +243,9 @@ def test_distance_above_bounds_the_rows_behind_a_product():
 def test_entries_at_most_a_bound_are_found_block_by_block(rows):
     rng = np.random.default_rng(rows)
     bits = torch.from_numpy(rng.integers(0, 30000, size=(rows, 5)).astype(np.int16))
-    minima = reference._block_minima(bits)
+    minima = leave_one_out._block_minima(bits)
     for bound in (torch.amin(bits, 0), torch.full((5,), 300, dtype=torch.int16), torch.zeros(5, dtype=torch.int16)):
-        which, at = reference._at_most(bits, bound, minima)
+        which, at = leave_one_out._at_most(bits, bound, minima)
         rr, cc = np.nonzero((bits <= bound).numpy())
         assert sorted(zip(at, which)) == sorted(zip(rr, cc))
         assert (np.diff(at) >= 0).all()  # rows ascending: the first row of a column comes first

@@ -9,7 +9,7 @@ a new normal image, scored against all references, should fall below it about as
 the scores depend on (the whitening by the normal patches) is refitted without the left-out
 reference too: fitted with it, it adapts to that image and its score comes out too low.
 
-The reference weighting computes these scores without refitting (weighting.reference.
+The reference weighting computes these scores without refitting (weighting.leave_one_out.
 leave_one_out_scores: each fold's whitening from sums, its bank slices of shared stacks, its
 search bounded; for the threshold only the references near the percentile are settled); they
 equal refit_leave_one_out_scores within float32 rounding (about 1e-6 on the study sets).
@@ -22,7 +22,7 @@ import numpy as np
 from .errors import AnoclustError
 from .weighting import Weighting
 from .weighting.reference import ReferenceWeighting
-from .weighting.reference import leave_one_out_scores as reference_leave_one_out
+from .weighting.leave_one_out import leave_one_out_scores as reference_leave_one_out
 
 NORMAL_PERCENTILE = 95.0
 

@@ -183,7 +183,7 @@ class CandidateSearch:
     product's bfloat16 output adds at most u of the squared distance, and its float32 sums and
     two-part norms at most 6e-5 (||q - c|| + ||b - c||)^2. A chosen row's true distance
     therefore exceeds the nearest one's by at most about twice e plus u of the distance
-    (tests/test_nearest.py checks the exact form; reference.leave_one_out_scores relies on it).
+    (tests/test_nearest.py checks the exact form; leave_one_out.leave_one_out_scores relies on it).
     """
 
     def __init__(self, n_queries: int, group_rows: int, groups_per_product: int, dim: int):
