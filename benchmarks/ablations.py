@@ -26,7 +26,8 @@ from anoclust.settings import Params
 VARIANTS: dict[str, dict] = {
     "default": {},
     "paper's method": dict(tau=1.0, standardize=False, border=0, whiten=False, embed_taps="all",
-                           normalize="none", n_components=0, method="ward", pooling="weighted"),
+                           normalize="none", n_components=0, method="ward", pooling="weighted",
+                           aspect="squash"),
     "uniform weighting (average pooling)": dict(weighting="uniform"),
     "pooling weighted (no choice)": dict(pooling="weighted"),
     "pooling average (no choice)": dict(pooling="average"),

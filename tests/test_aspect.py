@@ -257,7 +257,11 @@ def _image(path, width, height):
 
 @pytest.mark.parametrize("shapes, expected", [
     ([(400, 100), (100, 400), (300, 300)], "keep"),  # median ratio 4: far enough from square
-    ([(399, 100), (400, 100), (300, 300)], "squash"),  # median 3.99
+    ([(399, 100), (400, 100), (300, 300)], "squash"),  # median 3.99, shapes varied
+    ([(300, 200), (200, 300), (310, 200)], "keep"),  # one shape (1.5 to 1.55, either way up)
+    ([(300, 200), (300, 200), (330, 200)], "squash"),  # 1.5 and 1.65: varied
+    ([(230, 200), (230, 200)], "squash"),  # one shape, but 1.15: nearly square
+    ([(240, 200), (240, 200)], "keep"),  # 1.2
     ([(64, 64)], "squash"),
 ])
 def test_aspect_auto_keeps_the_shape_of_sets_of_long_images(tmp_path, shapes, expected):

@@ -158,10 +158,11 @@ METHOD_SETTINGS: tuple[Setting, ...] = (
     S("aspect", "auto", choice(ASPECTS, auto=True),
       "squash: resize every image to the square input; keep: keep each image's aspect ratio (a patch grid "
       "of its own shape, the same number of patches, the border ring's patches after the interior's); "
-      "auto = keep when the images' median aspect ratio is 4:1 or longer, else squash", "--aspect"),
+      "auto = keep when the images' median aspect ratio is 4:1 or longer or all share one shape of 1.2:1 or "
+      "longer, else squash", "--aspect"),
     S("random_state", 0, whole(0), "random seed", "--seed"),
     # research: the paper's method is --tau 1 --no-standardize --border 0 --no-whiten --embed-taps all
-    # --normalize none --components 0 --method ward --pooling weighted
+    # --normalize none --components 0 --method ward --pooling weighted --aspect squash
     S("pooling", "auto", choice(POOLINGS, auto=True),
       "how scored weightings pool each bag: weighted = softmax of the patch scores, average = mean of the "
       "scored patches (deepest tap, l2); auto = whichever gives the better separated clusters (silhouette)",

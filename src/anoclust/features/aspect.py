@@ -1,7 +1,7 @@
 """Aspect-preserving input (setting `aspect="keep"`): a patch grid per image, same patch count.
 
-`aspect="auto"` (the default) chooses "keep" for sets whose images are 4:1 or longer and
-"squash" otherwise (resolve_aspect).
+`aspect="auto"` (the default) chooses "keep" for sets whose images are 4:1 or longer, and for
+sets whose images all share one shape that is not square; "squash" otherwise (resolve_aspect).
 
 Squashing every image to the square input distorts images far from square (a 16:1 strip
 becomes 16 times narrower along its length) and distorts differently sized images differently.
@@ -35,16 +35,21 @@ from ..inputs.decode import read_size
 from ..settings import Params
 
 # `--aspect auto` keeps the aspect when the images' median long side / short side is at least
-# this: squashing such an image shrinks its patches 4 x along its length (docs/DESIGN.md).
+# KEEP_FROM_RATIO (squashing such an image shrinks its patches 4 x along its length), or when
+# every image has the same ratio (within ONE_SHAPE) of at least NOT_SQUARE: then every image's
+# patches have one scale either way, and keeping spares them the squash's anisotropy; images of
+# varied shapes would get patches of varied scales (docs/DESIGN.md).
 KEEP_FROM_RATIO = 4.0
+ONE_SHAPE = 1.05
+NOT_SQUARE = 1.2
 # The median is taken over at most this many images, evenly spaced in the list (headers only).
 RATIO_SAMPLE = 256
 
 
 def resolve_aspect(params: Params, paths: Sequence) -> Params:
-    """params with aspect "auto" replaced by "keep" or "squash" from the images' median aspect
-    ratio (unreadable headers are left out: extraction reports them). Everything after extraction
-    sees only the two concrete modes, and a saved model keeps one."""
+    """params with aspect "auto" replaced by "keep" or "squash" from the images' aspect ratios
+    (unreadable headers are left out: extraction reports them). Everything after extraction sees
+    only the two concrete modes, and a saved model keeps one."""
     if params.aspect != "auto":
         return params
     ratios = []
@@ -54,8 +59,11 @@ def resolve_aspect(params: Params, paths: Sequence) -> Params:
         except (ImageReadError, OSError):  # reported by the extraction
             continue
         ratios.append(max(w, h) / max(1, min(w, h)))
-    median = float(np.median(ratios)) if ratios else 1.0
-    return dataclasses.replace(params, aspect="keep" if median >= KEEP_FROM_RATIO else "squash")
+    if not ratios:
+        return dataclasses.replace(params, aspect="squash")
+    median, one_shape = float(np.median(ratios)), max(ratios) <= ONE_SHAPE * min(ratios)
+    keep = median >= KEEP_FROM_RATIO or (one_shape and median >= NOT_SQUARE)
+    return dataclasses.replace(params, aspect="keep" if keep else "squash")
 
 
 def ring_width(grid_side: int, border: int) -> int:
