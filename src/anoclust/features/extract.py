@@ -57,15 +57,17 @@ class EmbeddingConfig:
     taps: tuple[str, ...] | None = None
     image_size: int = DEFAULTS["image_size"]
     weights: str | None = None
-    aspect: str = DEFAULTS["aspect"]  # "squash" or "keep"
+    aspect: str = "squash"  # or "keep" ("auto" is resolved before a configuration is made: resolve_aspect)
     border: int = DEFAULTS["border"]  # the ring laid out after the interior (aspect "keep" only)
+
+    def __post_init__(self) -> None:
+        if self.aspect not in ("squash", "keep"):
+            raise ValueError(f"aspect {self.aspect!r} must be resolved before extraction (resolve_aspect)")
 
     @classmethod
     def of(cls, params) -> "EmbeddingConfig":
         """The configuration a fit's settings (anoclust.settings.Params) ask for, their aspect
         already resolved (aspect.resolve_aspect)."""
-        if params.aspect not in ("squash", "keep"):
-            raise ValueError(f"aspect {params.aspect!r} must be resolved before extraction (resolve_aspect)")
         return cls(params.backbone, None, params.image_size, params.weights, params.aspect, params.border)
 
 
