@@ -24,6 +24,7 @@ Stages alternate within the run, so a burst of load hits both sides of a ratio a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -101,6 +102,7 @@ def threshold_sets() -> list[tuple[str, list[Path], list[Path], list[str]]]:
 def threshold(refit: bool) -> None:
     import numpy as np
 
+    from anoclust.features.aspect import resolve_aspect
     from anoclust.features.extract import EmbeddingConfig, PatchExtractor
     from anoclust.fit import fit_bags
     from anoclust.normal_threshold import NORMAL_PERCENTILE, refit_leave_one_out_scores
@@ -110,7 +112,8 @@ def threshold(refit: bool) -> None:
 
     for name, images, refs, labels in threshold_sets():
         with tempfile.TemporaryDirectory(prefix="anoclust-cold-cache-") as cache:
-            extractor = PatchExtractor(EmbeddingConfig(), cache_dir=cache)
+            base = resolve_aspect(Params(), images)  # the default --aspect auto: fryum keep, MTD squash
+            extractor = PatchExtractor(EmbeddingConfig.of(base), cache_dir=cache)
             (bags, normals), extraction = timed(lambda: (extractor.extract(images).bags,
                                                          extractor.extract(refs).bags))
         k = len(set(labels))
@@ -118,7 +121,8 @@ def threshold(refit: bool) -> None:
         # shared cores hits both sides alike
         times = {None: [], "auto": []}
         for threshold in (None, "auto") * 2:
-            fitted, seconds = timed(lambda: fit_bags(bags, normals, Params(n_clusters=k, normal_threshold=threshold)))
+            fitted, seconds = timed(lambda: fit_bags(bags, normals, dataclasses.replace(
+                base, n_clusters=k, normal_threshold=threshold)))
             times[threshold].append(seconds)
             if threshold:
                 auto = fitted
@@ -131,7 +135,7 @@ def threshold(refit: bool) -> None:
               f"fit only (features cached): {auto_s / plain_s:.2f}", flush=True)
         if refit:
             ordered = take_rows(normals, canonical_order(normals))  # as fit_bags orders them
-            scores, refit_s = timed(lambda: refit_leave_one_out_scores(ReferenceWeighting(Params()), ordered))
+            scores, refit_s = timed(lambda: refit_leave_one_out_scores(ReferenceWeighting(base), ordered))
             old = float(np.percentile(scores, NORMAL_PERCENTILE))
             new = auto.model.resolved.normal_threshold
             print(f"  refitting once per reference: threshold {old:.6f} in {refit_s:.0f} s; "
