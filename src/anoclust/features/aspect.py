@@ -42,7 +42,7 @@ from ..settings import Params
 KEEP_FROM_RATIO = 4.0
 ONE_SHAPE = 1.05
 NOT_SQUARE = 1.2
-# The median is taken over at most this many images, evenly spaced in the list (headers only).
+# The ratios are read from at most this many images, evenly spaced in the list (headers only).
 RATIO_SAMPLE = 256
 
 
