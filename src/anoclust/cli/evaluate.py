@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.cache:
         check_out_dir(Path(args.cache), protected, force=None, flag="--cache")
     options = RunOptions(cache=args.cache, quiet=args.quiet)
+    with_normals = "reference" in args.weightings
 
     def embedded(d):
         """The set's bags and the settings it is evaluated with (--aspect auto resolved per set)."""
@@ -95,7 +96,6 @@ def run(args: argparse.Namespace) -> int:
         return embed_dataset(d, options.extractor(p), with_normals), p
 
     protocols = ("good", "defects") if args.protocol == "both" else (args.protocol,)
-    with_normals = "reference" in args.weightings
     rows = []  # (protocol, row)
     for d in datasets:
         data, p = embedded(d)
