@@ -93,7 +93,8 @@ def test_auto_embedding_by_weighting_and_layout():
         est = AnomalyClustering(n_clusters=2, n_sampled=4, **kw).fit(bags, normal=normal if kw.get("weighting") == "reference" else None)
         return est.normalize_, est.embed_from_, est.embeddings_.shape[1]
 
-    assert resolved(bags, weighting="reference") == ("l2", 32, 96)
+    assert resolved(bags, weighting="reference", pooling="weighted") == ("l2", 32, 96)
+    assert resolved(bags, weighting="reference", pooling="residual") == ("none", 0, 128)
     assert resolved(bags, weighting="reference", normalize="none", embed_taps="all") == ("none", 0, 128)
     assert resolved(bags, weighting="uniform") == ("none", 0, 128)
     assert resolved(bags, weighting="uniform", normalize="whiten", embed_taps="deepest") == ("whiten", 32, 96)

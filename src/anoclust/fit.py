@@ -27,7 +27,7 @@ from .labels import NORMAL
 from .normal_threshold import resolve_normal_threshold
 from .novelty import calibrate_thresholds, centre_distances
 from .ordering import canonical_order, take_rows
-from .settings import POOLINGS, Params
+from .settings import Params
 from .space import EmbeddingSpace
 from .weighting import Weighting, make_weighting
 from .weighting.pooling import score_peak
@@ -39,9 +39,10 @@ log = logging.getLogger(__name__)
 # set blur them (docs/DESIGN.md).
 COMPONENTS_PER_CLUSTER = 4
 
-# pooling="auto": the average pooling must separate the clusters this much better (silhouette
-# ratio) to replace the weighted one, the method's own. On the study sets the ratio is 1.7-1.9
-# where the average wins by 0.07-0.26 NMI (NEU) and at most 1.02 where the weighted wins (docs/DESIGN.md).
+# pooling="auto": another pooling must separate the clusters this much better (silhouette
+# ratio) to replace the weighted one, the method's own. On the study sets the average's ratio is
+# 1.7-1.9 where it wins by 0.07-0.26 NMI (NEU) and at most 1.02 where the weighted wins
+# (docs/DESIGN.md).
 AVERAGE_MARGIN = 1.25
 # pooling="auto" compares the descriptions' silhouettes on at most this many images (seeded draw):
 # the mean silhouette of a few thousand rows is steady to about 0.01, and it costs O(N^2).
@@ -147,14 +148,17 @@ def describe(weighting: Weighting, bags: np.ndarray, scores: np.ndarray | None, 
     defects are local (the reference weighting always; the unsupervised one when its score peak
     is high) and with average pooling: the scores still use every tap, but in the description
     the fine tap and the embedding's length carry more of the parts' own variation than of the
-    defect type. Bags not laid out as the backbone's default taps keep every tap.
+    defect type. The residual pooling keeps every tap, unnormalised: the differences from the
+    nearest normal patches have already taken the parts' own appearance out, and what is left in
+    the fine tap and the length is the defect's. Bags not laid out as the backbone's default
+    taps keep every tap.
     """
     pooling = pooling if weighting.scored else None
     embeddings, weights = weighting.pool(bags, scores, pooling or "weighted")
     peak = None if scores is None else score_peak(scores)
     dim = embeddings.shape[1]
     last = deepest_tap_channels(params.backbone, dim)
-    local = (pooling == "average" or weighting.describes_locally(peak)) and last is not None
+    local = pooling != "residual" and (pooling == "average" or weighting.describes_locally(peak)) and last is not None
     taps = ("deepest" if local else "all") if params.embed_taps == "auto" else params.embed_taps
     normalize = ("l2" if local else "none") if params.normalize == "auto" else params.normalize
     start = 0
@@ -169,9 +173,16 @@ def describe(weighting: Weighting, bags: np.ndarray, scores: np.ndarray | None, 
 def descriptions(weighting: Weighting, bags: np.ndarray, scores: np.ndarray | None, params: Params
                  ) -> list[Description]:
     """Stage 2 for each pooling the settings leave open: with pooling "auto", a weighting with
-    scores describes the images both ways and `cluster_best` keeps one."""
-    choices = POOLINGS if params.pooling == "auto" and weighting.scored else (params.pooling,)
-    return [describe(weighting, bags, scores, params, "weighted" if p == "auto" else p) for p in choices]
+    scores describes the images every way it can pool (the weighted pooling first) and
+    `cluster_best` keeps one."""
+    if not weighting.scored:
+        return [describe(weighting, bags, scores, params, None)]
+    if params.pooling == "auto":
+        return [describe(weighting, bags, scores, params, p) for p in weighting.poolings]
+    if params.pooling not in weighting.poolings:
+        raise AnoclustError(f"--pooling {params.pooling} needs normal images (the reference weighting): give "
+                            f"--normal, or choose --pooling {' or '.join(weighting.poolings)}")
+    return [describe(weighting, bags, scores, params, params.pooling)]
 
 
 @dataclass
@@ -206,14 +217,16 @@ def cluster(embeddings: np.ndarray, weighting: Weighting, normalize: str, params
 def cluster_best(descs: list[Description], weighting: Weighting, params: Params, rows: np.ndarray | None = None,
                  given: np.ndarray | None = None) -> tuple[Description, Clustering, dict | None]:
     """Stage 3 on each description of `descs` (rows `rows` of it; `given`: their labels instead
-    of clustering) and the one whose clusters are the better separated, by the mean silhouette
-    in its clustering space: the average replaces the weighted description only when its
-    silhouette is positive and at least AVERAGE_MARGIN times the weighted one's. Returns the
-    description, its clustering, and each pooling's silhouette when there was a choice.
+    of clustering) and the one whose clusters are the best separated, by the mean silhouette in
+    its clustering space: another description replaces the weighted one (the first) only when
+    its silhouette is positive and at least AVERAGE_MARGIN times the weighted one's; of several
+    such, the highest. Returns the description, its clustering, and each pooling's silhouette
+    when there was a choice.
 
     Where a defect covers the whole image, the softmax picks a few patches of the defect texture
     at random and average pooling describes it better; where the defect is local, the average
-    is dominated by the parts' own variation (docs/DESIGN.md)."""
+    is dominated by the parts' own variation. Where normal parts of one product look alike, the
+    residual pooling takes their appearance out of the description (docs/DESIGN.md)."""
     xs = [d.embeddings if rows is None else d.embeddings[rows] for d in descs]
     found = []
     for d, x in zip(descs, xs):
@@ -225,8 +238,9 @@ def cluster_best(descs: list[Description], weighting: Weighting, params: Params,
     if len(descs) == 1:
         return descs[0], found[0], None
     values = [_silhouette(f, x, params.random_state) for f, x in zip(found, xs)]
-    weighted, average = values  # descriptions() gives them in this order
-    best = 1 if average > 0 and average >= AVERAGE_MARGIN * max(weighted, 0.0) else 0
+    bar = AVERAGE_MARGIN * max(values[0], 0.0)  # descriptions() gives the weighted pooling first
+    eligible = [i for i in range(1, len(values)) if values[i] > 0 and values[i] >= bar]
+    best = max(eligible, key=values.__getitem__, default=0)
     return descs[best], found[best], {d.pooling: round(v, 6) for d, v in zip(descs, values)}
 
 

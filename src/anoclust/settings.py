@@ -26,7 +26,7 @@ METHODS = ("ward", "ward_kmeans", "average", "complete", "kmeans", "spectral")
 NORMALIZATIONS = ("none", "l2", "whiten")
 EMBED_TAPS = ("all", "deepest")
 # How a scored weighting pools a bag (anoclust.fit.describe); "auto" tries both.
-POOLINGS = ("weighted", "average")
+POOLINGS = ("weighted", "average", "residual")
 ASPECTS = ("squash", "keep")  # and "auto": features.aspect.resolve_aspect
 DEFAULT_BACKBONE = "mobilenet_v2"
 # The network's input side; beyond the largest, one image's patch bag and its distance products
@@ -165,7 +165,9 @@ METHOD_SETTINGS: tuple[Setting, ...] = (
     # --normalize none --components 0 --method ward --pooling weighted --aspect squash
     S("pooling", "auto", choice(POOLINGS, auto=True),
       "how scored weightings pool each bag: weighted = softmax of the patch scores, average = mean of the "
-      "scored patches (deepest tap, l2); auto = whichever gives the better separated clusters (silhouette)",
+      "scored patches (deepest tap, l2), residual = the weighted top patches' differences from their nearest "
+      "normal patches (every tap, unnormalised; needs normal images); auto = the weighted pooling unless "
+      "another gives much better separated clusters (silhouette)",
       "--pooling", "research"),
     S("tau", 0.5, positive_real(), "softmax temperature of the patch weights", "--tau", "research"),
     S("standardize", True, switch(), "standardise patch scores within each image before the softmax",

@@ -106,8 +106,8 @@ def print_summary(result, out) -> None:
               "`anoclust report RUN --k N` shows another)")
     sil = resolved.pooling_silhouettes
     if sil:
-        print(f"described by {resolved.pooling} pooling (cluster silhouette: weighted {sil['weighted']:.3f}, "
-              f"average {sil['average']:.3f}; --pooling weighted|average fixes it)")
+        print(f"described by {resolved.pooling} pooling (cluster silhouette: "
+              + ", ".join(f"{p} {v:.3f}" for p, v in sil.items()) + f"; --pooling {'|'.join(sil)} fixes it)")
     if fitted.model.params.aspect == "keep":
         print("each image kept its aspect ratio (--aspect keep; --aspect squash resizes every image to a square)")
     if n_normal:

@@ -84,6 +84,7 @@ class ScoredWeighting(Weighting):
 
     scored = True
     projects = True
+    poolings: ClassVar[tuple[str, ...]] = ("weighted", "average")  # settings.POOLINGS this weighting can pool by
 
     def _space(self, n_patches: int) -> PatchSpace:
         return PatchSpace(scored_mask(n_patches, self.params.border, self.params.aspect))

@@ -25,6 +25,8 @@ import torch
 
 from ..space import PatchSpace, Whitening, scored_mask
 from .base import ScoredWeighting
+from .pooling import softmax_weights
+from .residual import residual_average
 from .nearest import (BLOCK_ELEMENTS, CandidateSearch, as_tensor, exact_distance, in_threads, min_sq_dist, preparer,
                       resolve_search)
 
@@ -42,6 +44,7 @@ class ReferenceWeighting(ScoredWeighting):
     needs_normals = True
     auto_method = "ward_kmeans"
     state_type = ReferenceState
+    poolings = ("weighted", "average", "residual")
 
     def _space(self, n_patches: int) -> PatchSpace:
         return PatchSpace(scored_mask(n_patches, self.params.border, self.params.aspect), self.state.whitening)
@@ -60,6 +63,13 @@ class ReferenceWeighting(ScoredWeighting):
     @property
     def embedding_map(self) -> Whitening | None:
         return self.state.whitening
+
+    def pool(self, bags: np.ndarray, scores: np.ndarray | None, pooling: str = "weighted"
+             ) -> tuple[np.ndarray, np.ndarray]:
+        if pooling != "residual":
+            return super().pool(bags, scores, pooling)
+        weights = softmax_weights(scores, tau=self.params.tau, standardize=self.params.standardize)
+        return residual_average(bags, weights, self.state.bank, self.state.whitening), weights
 
     def describes_locally(self, peak: float | None) -> bool:
         return True

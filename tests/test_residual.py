@@ -1,0 +1,97 @@
+"""Residual pooling: each image's top patches minus their nearest normal patches (anoclust.weighting.residual),
+and its place among the descriptions pooling "auto" chooses from."""
+
+import numpy as np
+import pytest
+import torch
+
+from anoclust import fit
+from anoclust.errors import AnoclustError
+from anoclust.metrics import clustering_scores
+from anoclust.model import read_model, save_model
+from anoclust.settings import Params
+from anoclust.space import Whitening
+from anoclust.weighting import residual
+from anoclust.weighting.residual import nearest_rows, residual_average
+
+BANK = np.array([[0, 0], [10, 0], [0, 10]], dtype=np.float32)
+# one image, three patches; the third has no weight
+BAGS = np.array([[[1, 0], [10, 1], [5, 5]]], dtype=np.float32)
+WEIGHTS = np.array([[0.6, 0.2, 0.0]], dtype=np.float32)
+
+
+def test_one_neighbour_hand_computed():
+    # patch 0's nearest is (0, 0): difference (1, 0); patch 1's is (10, 0): (0, 1).
+    # Top two weights renormalised: 0.75 and 0.25 -> (0.75, 0.25)
+    e = residual_average(BAGS, WEIGHTS, BANK, None, n_patches=2, n_neighbours=1)
+    np.testing.assert_allclose(e, [[0.75, 0.25]], atol=1e-6)
+    # only the top patch: its own difference
+    np.testing.assert_allclose(residual_average(BAGS, WEIGHTS, BANK, None, n_patches=1, n_neighbours=1), [[1, 0]],
+                               atol=1e-6)
+
+
+def test_neighbours_are_averaged_hand_computed():
+    # patch 0's two nearest: (0, 0) and (10, 0), mean (5, 0): difference (-4, 0);
+    # patch 1's: (10, 0) and (0, 0) (distance 10.05 against 13.5), mean (5, 0): (5, 1)
+    e = residual_average(BAGS, WEIGHTS, BANK, None, n_patches=2, n_neighbours=2)
+    np.testing.assert_allclose(e, [[0.75 * -4 + 0.25 * 5, 0.25]], atol=1e-6)
+
+
+def test_differences_are_taken_in_the_whitened_space():
+    # a whitening that scales the first axis by 2 and has a mean: the mean cancels
+    w = Whitening(np.array([3.0, -1.0], dtype=np.float32), np.diag([2.0, 1.0]).astype(np.float32))
+    e = residual_average(BAGS, WEIGHTS, BANK, w, n_patches=2, n_neighbours=1)
+    np.testing.assert_allclose(e, [[1.5, 0.25]], atol=1e-6)
+
+
+@pytest.mark.parametrize("block", [2, 5, 64])
+def test_nearest_rows_over_bank_blocks_equals_brute_force(monkeypatch, block):
+    monkeypatch.setattr(residual, "BANK_ROWS", block)
+    g = torch.Generator().manual_seed(0)
+    queries, bank = torch.randn(30, 5, generator=g), torch.randn(37, 5, generator=g)
+    found = nearest_rows(queries, bank, 3)
+    expected = torch.cdist(queries, bank).topk(3, largest=False).indices
+    assert torch.equal(found, expected)
+    assert nearest_rows(queries, bank[:2], 3).shape == (30, 2)  # fewer bank rows than neighbours
+
+
+def part_bags(n_per_type: int, seed: int, normal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Bags of 8 x 8 patches, 6 channels. Every image shows one of four parts, each with its own
+    strong appearance (shared by the normal images); a defect image has three patches moved from
+    its part by a weak shift, whose direction is the defect type. Pooled as they are, the parts
+    dominate the description; their differences from the nearest normal patches are the shift."""
+    rng = np.random.default_rng(seed)
+    parts = 12 * np.random.default_rng(99).normal(size=(4, 6))
+    truth = np.repeat([0, 1], n_per_type)
+    bags = np.empty((len(truth), 64, 6), dtype=np.float32)
+    for i, t in enumerate(truth):
+        bags[i] = parts[rng.integers(4)] + rng.normal(0, 0.3, (64, 6))
+        if not normal:
+            for cell in rng.choice([9 + 8 * r + c for r in range(6) for c in range(6)], 3, replace=False):
+                bags[i, cell] += 4 * np.eye(6)[t]
+    return bags, truth
+
+
+def test_auto_chooses_the_residual_when_parts_dominate_and_a_saved_model_follows(tmp_path):
+    bags, truth = part_bags(15, seed=0)
+    normals, _ = part_bags(20, seed=1, normal=True)
+    params = Params(n_clusters=2, weighting="reference", border=1)
+    fitted = fit.fit_bags(bags, normals, params)
+    r = fitted.model.resolved
+    assert set(r.pooling_silhouettes) == {"weighted", "average", "residual"}
+    assert r.pooling == "residual" and (r.embed_taps, r.normalize) == ("all", "none")
+    assert clustering_scores(truth, fitted.labels)["nmi"] == 1.0
+    weighted = fit.fit_bags(bags, normals, Params(n_clusters=2, weighting="reference", border=1, pooling="weighted"))
+    assert clustering_scores(truth, weighted.labels)["nmi"] < 0.5
+
+    model = read_model(save_model(fitted.model, tmp_path / "m"))
+    assert model.resolved.pooling == "residual"
+    new, new_truth = part_bags(5, seed=2)
+    placed = fit.assign_bags(model, new)
+    assert clustering_scores(new_truth, placed.labels)["nmi"] == 1.0
+
+
+def test_residual_pooling_needs_normal_images():
+    bags, _ = part_bags(5, seed=0)
+    with pytest.raises(AnoclustError, match="--pooling residual needs normal images"):
+        fit.fit_bags(bags, None, Params(n_clusters=2, weighting="unsupervised", pooling="residual"))
