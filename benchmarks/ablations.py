@@ -31,6 +31,7 @@ VARIANTS: dict[str, dict] = {
     "uniform weighting (average pooling)": dict(weighting="uniform"),
     "pooling weighted (no choice)": dict(pooling="weighted"),
     "pooling average (no choice)": dict(pooling="average"),
+    "pooling residual (no choice)": dict(pooling="residual"),
     "max pooling": dict(weighting="max"),
     "tau 0.25": dict(tau=0.25),
     "tau 1": dict(tau=1.0),
@@ -57,7 +58,8 @@ VARIANTS: dict[str, dict] = {
     "aspect squash": dict(aspect="squash"),
 }
 # Settings that only one weighting reads: the rows are left out of the other's table.
-ONLY = {"K = 16 sampled images": "unsupervised", "K = 64 sampled images": "unsupervised"}
+ONLY = {"K = 16 sampled images": "unsupervised", "K = 64 sampled images": "unsupervised",
+        "pooling residual (no choice)": "reference"}
 
 
 def main(argv=None) -> int:

@@ -12,7 +12,7 @@ from anoclust.model import read_model, save_model
 from anoclust.settings import Params
 from anoclust.space import Whitening
 from anoclust.weighting import residual
-from anoclust.weighting.residual import nearest_rows, residual_average
+from anoclust.weighting.residual import NearestRows, residual_average
 
 BANK = np.array([[0, 0], [10, 0], [0, 10]], dtype=np.float32)
 # one image, three patches; the third has no weight
@@ -44,15 +44,20 @@ def test_differences_are_taken_in_the_whitened_space():
     np.testing.assert_allclose(e, [[1.5, 0.25]], atol=1e-6)
 
 
-@pytest.mark.parametrize("block", [2, 5, 64])
-def test_nearest_rows_over_bank_blocks_equals_brute_force(monkeypatch, block):
+@pytest.mark.parametrize("search", ["exact", "bf16"])
+@pytest.mark.parametrize("group, block", [(1, 2), (4, 8), (9, 27), (4, 64), (64, 64)])
+def test_nearest_rows_over_bank_blocks_and_groups_equals_brute_force(monkeypatch, group, block, search):
+    monkeypatch.setattr(residual, "GROUP_ROWS", group)
     monkeypatch.setattr(residual, "BANK_ROWS", block)
     g = torch.Generator().manual_seed(0)
     queries, bank = torch.randn(30, 5, generator=g), torch.randn(37, 5, generator=g)
-    found = nearest_rows(queries, bank, 3)
+    # the k nearest often share a group when groups are large; a clustered bank makes sure
+    bank[:8] = queries[0] + 0.01 * torch.randn(8, 5, generator=g)
+    found = NearestRows(bank, search)(queries, 3)
     expected = torch.cdist(queries, bank).topk(3, largest=False).indices
     assert torch.equal(found, expected)
-    assert nearest_rows(queries, bank[:2], 3).shape == (30, 2)  # fewer bank rows than neighbours
+    small = NearestRows(bank[:2], search)(queries, 3)  # fewer bank rows than neighbours
+    assert torch.equal(small, torch.cdist(queries, bank[:2]).topk(2, largest=False).indices)
 
 
 def part_bags(n_per_type: int, seed: int, normal: bool = False) -> tuple[np.ndarray, np.ndarray]:
