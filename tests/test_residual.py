@@ -96,7 +96,58 @@ def test_auto_chooses_the_residual_when_parts_dominate_and_a_saved_model_follows
     assert clustering_scores(new_truth, placed.labels)["nmi"] == 1.0
 
 
-def test_residual_pooling_needs_normal_images():
+def test_residual_pooling_needs_normal_images(tmp_path, capsys):
     bags, _ = part_bags(5, seed=0)
     with pytest.raises(AnoclustError, match="--pooling residual needs normal images"):
         fit.fit_bags(bags, None, Params(n_clusters=2, weighting="unsupervised", pooling="residual"))
+    # the CLI says so before extracting anything, in one line
+    from anoclust.synthetic import make_labelled_folder
+    from conftest import call_cli
+
+    make_labelled_folder(tmp_path / "data", n_per_type=2, size=64)
+    for extra, says in (([], "pass --normal"), (["--weighting", "unsupervised"], "needs the reference weighting")):
+        code, _, err = call_cli(capsys, "cluster", str(tmp_path / "data"), "--pooling", "residual", *extra,
+                                "--out", str(tmp_path / "out"))
+        assert code == 2 and err.count("\n") == 1 and "--pooling residual" in err and says in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_leaves_out_the_weightings_that_cannot_pool_residual():
+    from anoclust.evaluation import Dataset, Embedded, evaluate_embedded
+
+    bags, truth = part_bags(10, seed=0)
+    normals, _ = part_bags(10, seed=1, normal=True)
+    data = Embedded(Dataset("parts", "folder", None), bags, [str(t) for t in truth], normals)
+    params = Params(border=1, pooling="residual")
+    rows = evaluate_embedded(data, params, ["uniform", "unsupervised", "reference"])
+    assert [r["weighting"] for r in rows] == ["uniform", "reference"]
+    assert rows[1]["nmi"] == 1.0
+
+
+def test_cli_residual_pooling_end_to_end(tmp_path, capsys):
+    import csv
+    import json
+
+    from anoclust.synthetic import make_labelled_folder
+    from conftest import call_cli
+
+    data, normals = tmp_path / "data", tmp_path / "normals"
+    make_labelled_folder(data, n_per_type=4, size=96, classes=["scratch", "spot"], normal_root=normals, n_normal=6)
+    run, model = tmp_path / "run", tmp_path / "model"
+    code, printed, err = call_cli(capsys, "cluster", str(data), "--normal", str(normals), "--k", "2",
+                                  "--image-size", "96", "--pooling", "residual", "--save-model", str(model),
+                                  "--out", str(run), "--quiet", "--no-cache")
+    assert code == 0, err
+    assert "NMI 1.000" in printed
+    resolved = json.loads((run / "config.json").read_text())["resolved"]
+    assert (resolved["pooling"], resolved["embed_taps"], resolved["normalize"]) == ("residual", "all", "none")
+    assert json.loads((model / "model.json").read_text())["resolved"]["pooling"] == "residual"
+    code, _, err = call_cli(capsys, "assign", str(model), str(data), "--out", str(tmp_path / "new"), "--quiet",
+                            "--no-cache")
+    assert code == 0, err
+
+    def clusters(folder):
+        with open(folder / "assignments.csv", newline="") as f:
+            return {r["path"]: r["cluster"] for r in csv.DictReader(f)}
+
+    assert clusters(tmp_path / "new") == clusters(run)  # the fitted images go back to their own clusters

@@ -127,7 +127,8 @@ def evaluate_embedded(
     """One row per weighting or bag baseline (`ROWS`): mean and spread over seeds of NMI / ARI /
     F1, k = number of classes.
 
-    Weightings that need normal images are left out when the dataset has none. The bag
+    Weightings that need normal images are left out when the dataset has none, and weightings
+    with scores that cannot pool as a forced `pooling` asks (residual: the reference only). The bag
     baselines use the seed only to draw the compared patches; each seed's distances serve both
     and are dropped before the next seed's (two N x N matrices at a time).
     """
@@ -140,6 +141,8 @@ def evaluate_embedded(
         else:
             kind = WEIGHTING_TYPES[name]
             if kind.needs_normals and data.normal_bags is None:
+                continue
+            if kind.scored and params.pooling != "auto" and params.pooling not in kind.poolings:
                 continue
             normals = data.normal_bags if kind.needs_normals else None
             runs = []

@@ -212,12 +212,16 @@ def validate(values: Mapping[str, Any], has_normals: bool | None = None) -> None
             raise AnoclustError(BY_NAME[name].error(value))
     if values.get("normal_threshold") is not None and values.get("weighting") in ("uniform", "max", "unsupervised"):
         raise AnoclustError("--normal-threshold needs the reference weighting (--weighting auto or reference)")
+    if values.get("pooling") == "residual" and values.get("weighting") in ("uniform", "max", "unsupervised"):
+        raise AnoclustError("--pooling residual needs the reference weighting (--weighting auto or reference)")
     if has_normals is False:
         if values.get("weighting") == "reference":
             raise AnoclustError("reference weighting needs normal images: pass --normal DIR|LIST "
                                 "(or use --weighting unsupervised)")
         if values.get("normal_threshold") is not None:
             raise AnoclustError("--normal-threshold needs normal reference images: pass --normal DIR|LIST")
+        if values.get("pooling") == "residual":
+            raise AnoclustError("--pooling residual needs normal reference images: pass --normal DIR|LIST")
 
 
 def settings_line(values: Mapping[str, Any]) -> str:

@@ -29,6 +29,7 @@ class Weighting:
     scored: ClassVar[bool] = False  # has patch scores
     auto_method: ClassVar[str] = "ward"  # method="auto"
     projects: ClassVar[bool] = False  # n_components="auto" keeps COMPONENTS_PER_CLUSTER per cluster
+    poolings: ClassVar[tuple[str, ...]] = ()  # settings.POOLINGS it can pool by (weightings with scores)
     state_type: ClassVar[type | None] = None
 
     def __init__(self, params: Any):
@@ -84,7 +85,7 @@ class ScoredWeighting(Weighting):
 
     scored = True
     projects = True
-    poolings: ClassVar[tuple[str, ...]] = ("weighted", "average")  # settings.POOLINGS this weighting can pool by
+    poolings = ("weighted", "average")
 
     def _space(self, n_patches: int) -> PatchSpace:
         return PatchSpace(scored_mask(n_patches, self.params.border, self.params.aspect))
