@@ -43,7 +43,7 @@ COMPONENTS_PER_CLUSTER = 4
 # ratio) to replace the weighted one, the method's own. On the study sets the average's ratio is
 # 1.7-1.9 where it wins by 0.07-0.26 NMI (NEU) and at most 1.02 where the weighted wins
 # (docs/DESIGN.md).
-AVERAGE_MARGIN = 1.25
+POOLING_MARGIN = 1.25
 # pooling="auto" compares the descriptions' silhouettes on at most this many images (seeded draw):
 # the mean silhouette of a few thousand rows is steady to about 0.01, and it costs O(N^2).
 SILHOUETTE_SAMPLE = 2000
@@ -219,7 +219,7 @@ def cluster_best(descs: list[Description], weighting: Weighting, params: Params,
     """Stage 3 on each description of `descs` (rows `rows` of it; `given`: their labels instead
     of clustering) and the one whose clusters are the best separated, by the mean silhouette in
     its clustering space: another description replaces the weighted one (the first) only when
-    its silhouette is positive and at least AVERAGE_MARGIN times the weighted one's; of several
+    its silhouette is positive and at least POOLING_MARGIN times the weighted one's; of several
     such, the highest. Returns the description, its clustering, and each pooling's silhouette
     when there was a choice.
 
@@ -238,7 +238,7 @@ def cluster_best(descs: list[Description], weighting: Weighting, params: Params,
     if len(descs) == 1:
         return descs[0], found[0], None
     values = [_silhouette(f, x, params.random_state) for f, x in zip(found, xs)]
-    bar = AVERAGE_MARGIN * max(values[0], 0.0)  # descriptions() gives the weighted pooling first
+    bar = POOLING_MARGIN * max(values[0], 0.0)  # descriptions() gives the weighted pooling first
     eligible = [i for i in range(1, len(values)) if values[i] > 0 and values[i] >= bar]
     best = max(eligible, key=values.__getitem__, default=0)
     return descs[best], found[best], {d.pooling: round(v, 6) for d, v in zip(descs, values)}

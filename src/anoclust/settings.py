@@ -25,7 +25,7 @@ WEIGHTINGS = ("uniform", "max", "unsupervised", "reference")
 METHODS = ("ward", "ward_kmeans", "average", "complete", "kmeans", "spectral")
 NORMALIZATIONS = ("none", "l2", "whiten")
 EMBED_TAPS = ("all", "deepest")
-# How a scored weighting pools a bag (anoclust.fit.describe); "auto" tries both.
+# How a scored weighting pools a bag (anoclust.fit.describe); "auto" tries each it can.
 POOLINGS = ("weighted", "average", "residual")
 ASPECTS = ("squash", "keep")  # and "auto": features.aspect.resolve_aspect
 DEFAULT_BACKBONE = "mobilenet_v2"

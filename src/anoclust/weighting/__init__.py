@@ -2,7 +2,8 @@
 
 One class per weighting, each owning its patch scores, its pooling and the typed state a saved
 model keeps (base.Weighting); nearest.py is the blocked nearest-patch search the scores share,
-pooling.py the softmax and the weighted average.
+pooling.py the softmax and the weighted average, residual.py the reference weighting's residual
+pooling (each top patch minus its nearest normal patches).
 """
 
 from __future__ import annotations

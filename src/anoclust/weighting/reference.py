@@ -25,10 +25,10 @@ import torch
 
 from ..space import PatchSpace, Whitening, scored_mask
 from .base import ScoredWeighting
-from .pooling import softmax_weights
-from .residual import residual_average
 from .nearest import (BLOCK_ELEMENTS, CandidateSearch, as_tensor, exact_distance, in_threads, min_sq_dist, preparer,
                       resolve_search)
+from .pooling import softmax_weights
+from .residual import residual_average
 
 
 @dataclass(frozen=True)

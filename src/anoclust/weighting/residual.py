@@ -32,8 +32,8 @@ RESIDUAL_NEIGHBOURS = 4
 QUERY_ROWS = 2048
 BANK_ROWS = 8192
 GROUP_ROWS = 64
-# The bfloat16 search re-ranks this many candidates per query and block exactly, taken from
-# k + SPARE_GROUPS groups: room for rounding to reorder rows at near ties.
+# The bfloat16 search re-ranks this many candidates per query exactly; each block offers its best
+# from its k + SPARE_GROUPS groups of least minimum: room for rounding to reorder rows at near ties.
 CANDIDATES = 16
 SPARE_GROUPS = 2
 
