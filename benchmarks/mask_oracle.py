@@ -5,8 +5,9 @@
 For the VisA study sets (their pixel masks are in labels.csv), the reference weighting's
 descriptions are pooled two ways: by the patch scores, as the tool does, and by the ground-truth
 mask (each patch weighted by the share of its pixels inside the mask), which no label-free
-method can beat at finding the defect. Each is described by the deepest tap, l2-normalised (what
-"auto" resolves to with normals), and by every tap unnormalised. The images are squashed to
+method can beat at finding the defect. Each is described by the deepest tap, l2-normalised (the
+weighted pooling's description with normals), by every tap unnormalised, and by the residual
+pooling (the top patches minus their nearest normal patches, every tap unnormalised). The images are squashed to
 the square input (`--aspect squash`), on whose grid the masks are laid. A line gives the NMI on the
 full set and the mean over it and the random 90% subsets (k given), as studyset.nmis does.
 """
@@ -26,6 +27,7 @@ from anoclust.inputs.decode import load_mask
 from anoclust.metrics import clustering_scores
 from anoclust.settings import Params
 from anoclust.weighting.pooling import weighted_average
+from anoclust.weighting.residual import residual_average
 
 
 def mask_weights(paths: list[str], masks: dict[str, Path], n_patches: int, size: int) -> np.ndarray:
@@ -60,8 +62,12 @@ def main() -> None:
             embeddings = weighted_average(s.bags, weights)
             if s.weighting.embedding_map is not None:
                 embeddings = s.weighting.embedding_map(embeddings)
-            for taps, start, normalize in (("deepest tap, l2", default.embed_from, "l2"), ("every tap, none", 0, "none")):
-                d = dataclasses.replace(default, embeddings=embeddings[:, start:], weights=weights, normalize=normalize)
+            state = s.weighting.state
+            residuals = residual_average(s.bags, weights, state.bank, state.whitening)
+            for taps, x, start, normalize in (("deepest tap, l2", embeddings, default.embed_from, "l2"),
+                                              ("every tap, none", embeddings, 0, "none"),
+                                              ("residual, every tap, none", residuals, 0, "none")):
+                d = dataclasses.replace(default, embeddings=x[:, start:], weights=weights, normalize=normalize)
                 v = [clustering_scores(s.truth[r], fit.cluster_best([d], s.weighting, k, r)[1].labels)["nmi"]
                      for r in rows]
                 print(f"{dataset.name}: weights from {source}, {taps}: NMI {v[0]:.3f} (mean {np.mean(v):.3f})",
