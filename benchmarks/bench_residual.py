@@ -4,7 +4,8 @@
 
 Per set (the reference weighting, default settings, the set's aspect as `--aspect auto` reads
 it): the time of the residual pooling's search (`residual_average` with 32 and with the default
-128 patches) against the time of the reference scores of the same images, and over the full set
+128 patches) against the time of the reference scores of the same images, the median share of an
+image's weight its 32 and 128 highest-weighted patches hold, and over the full set
 and --subsets random 90% subsets with k given, the residual description's silhouette over the
 weighted one's and how often `--pooling auto` (fit.cluster_best) chose it. --grid: instead, the
 residual pooling forced with 32 / 64 / 128 patches and 1 / 4 / 16 neighbours, the mean NMI of
@@ -53,6 +54,7 @@ def main() -> None:
         times = {t: seconds(lambda: residual_average(s.bags, weights, state.bank, state.whitening, n_patches=t))
                  for t in (32, RESIDUAL_PATCHES)}
         scoring = seconds(lambda: s.weighting.scores(s.bags))
+        held = np.median(np.cumsum(-np.sort(-weights, 1), 1)[:, [31, RESIDUAL_PATCHES - 1]], 0)
         k = dataclasses.replace(params, n_clusters=len(set(s.truth)))
         ratios, chosen = [], 0
         for rows in [np.arange(len(s.truth))] + studyset.subset_rows(len(s.truth), args.subsets):
@@ -61,6 +63,7 @@ def main() -> None:
             chosen += desc.pooling == "residual"
         print(f"{dataset.name}: {len(s.bags)} images, bank {len(state.bank)} rows; search "
               + ", ".join(f"{t} patches {v:.2f} s" for t, v in times.items()) + f", scores {scoring:.2f} s; "
+              f"weight held by the top 32 / {RESIDUAL_PATCHES} patches {held[0]:.2f} / {held[1]:.2f}; "
               f"silhouette ratio {min(ratios):.2f}-{max(ratios):.2f}, residual chosen {chosen} of {len(ratios)}",
               flush=True)
         studyset.forget()
