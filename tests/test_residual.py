@@ -10,9 +10,10 @@ from anoclust.errors import AnoclustError
 from anoclust.metrics import clustering_scores
 from anoclust.model import read_model, save_model
 from anoclust.settings import Params
-from anoclust.space import Whitening
+from anoclust.space import PatchSpace, Whitening
 from anoclust.weighting import residual
-from anoclust.weighting.residual import NearestRows, residual_average
+from anoclust.weighting.reference import ReferenceWeighting
+from anoclust.weighting.residual import DENSE_MATCH, NearestRows, match_ratio, residual_average
 
 BANK = np.array([[0, 0], [10, 0], [0, 10]], dtype=np.float32)
 # one image, three patches; the third has no weight
@@ -60,6 +61,28 @@ def test_nearest_rows_over_bank_blocks_and_groups_equals_brute_force(monkeypatch
     assert torch.equal(small, torch.cdist(queries, bank[:2]).topk(2, largest=False).indices)
 
 
+def test_match_ratio_hand_computed():
+    # three images of two patches on a line: A {0, 10}, B {1, 13}, C {3, 20}. Each patch against
+    # the other images' four: nearest / lower median = A 1/3, 3/7; B 1/2, 3/7; C 2/3, 7/10, whose
+    # lower median is 3/7. A patch's own image never counts (B's 13 is not 1's neighbour).
+    normals = np.array([[[0], [10]], [[1], [13]], [[3], [20]]], dtype=np.float32)
+    assert match_ratio(normals, PatchSpace(), 100) == pytest.approx(3 / 7)
+    assert match_ratio(normals[:1], PatchSpace(), 100) is None  # one image: nothing to match
+    # only the first images holding about max_patches patches: A and B, every ratio 1
+    assert match_ratio(normals, PatchSpace(), 4) == pytest.approx(1.0)
+
+
+def test_the_residual_leads_only_where_normal_patches_match_closely():
+    rng = np.random.default_rng(0)
+    parts = 10 * rng.normal(size=(3, 64))
+    alike = (parts[rng.integers(3, size=(20, 1))] + rng.normal(0, 0.5, (20, 36, 64))).astype(np.float32)
+    unalike = rng.normal(size=(20, 36, 64)).astype(np.float32)  # no patch has a counterpart
+    for normals, leads in ((alike, "residual"), (unalike, "weighted")):
+        w = ReferenceWeighting(Params(border=1)).fit(None, normals)
+        assert (w.normal_match <= DENSE_MATCH) == (leads == "residual")
+        assert w.auto_poolings()[0] == leads and sorted(w.auto_poolings()) == sorted(w.poolings)
+
+
 def part_bags(n_per_type: int, seed: int, normal: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Bags of 8 x 8 patches, 6 channels. Every image shows one of four parts, each with its own
     strong appearance (shared by the normal images); a defect image has three patches moved from
@@ -83,14 +106,15 @@ def test_auto_chooses_the_residual_when_parts_dominate_and_a_saved_model_follows
     params = Params(n_clusters=2, weighting="reference", border=1)
     fitted = fit.fit_bags(bags, normals, params)
     r = fitted.model.resolved
-    assert set(r.pooling_silhouettes) == {"weighted", "average", "residual"}
+    assert list(r.pooling_silhouettes) == ["residual", "weighted", "average"]  # the normals match closely
+    assert r.normal_match <= DENSE_MATCH
     assert r.pooling == "residual" and (r.embed_taps, r.normalize) == ("all", "none")
     assert clustering_scores(truth, fitted.labels)["nmi"] == 1.0
     weighted = fit.fit_bags(bags, normals, Params(n_clusters=2, weighting="reference", border=1, pooling="weighted"))
     assert clustering_scores(truth, weighted.labels)["nmi"] < 0.5
 
     model = read_model(save_model(fitted.model, tmp_path / "m"))
-    assert model.resolved.pooling == "residual"
+    assert model.resolved.pooling == "residual" and model.resolved.normal_match == r.normal_match
     new, new_truth = part_bags(5, seed=2)
     placed = fit.assign_bags(model, new)
     assert clustering_scores(new_truth, placed.labels)["nmi"] == 1.0

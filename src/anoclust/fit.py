@@ -68,6 +68,7 @@ class Resolved:
     k_diagnostics: dict | None = None  # choose_k's criterion values when k was chosen
     pooling: str | None = None  # settings.POOLINGS; None for weightings without scores
     pooling_silhouettes: dict | None = None  # each pooling's clusters' silhouette, when "auto" compared them
+    normal_match: float | None = None  # weighting/residual.match_ratio of the normal images, when measured
 
 
 @dataclass
@@ -173,12 +174,12 @@ def describe(weighting: Weighting, bags: np.ndarray, scores: np.ndarray | None, 
 def descriptions(weighting: Weighting, bags: np.ndarray, scores: np.ndarray | None, params: Params
                  ) -> list[Description]:
     """Stage 2 for each pooling the settings leave open: with pooling "auto", a weighting with
-    scores describes the images every way it can pool (the weighted pooling first) and
-    `cluster_best` keeps one."""
+    scores describes the images every way it can pool (the one the others must beat first:
+    Weighting.auto_poolings) and `cluster_best` keeps one."""
     if not weighting.scored:
         return [describe(weighting, bags, scores, params, None)]
     if params.pooling == "auto":
-        return [describe(weighting, bags, scores, params, p) for p in weighting.poolings]
+        return [describe(weighting, bags, scores, params, p) for p in weighting.auto_poolings()]
     if params.pooling not in weighting.poolings:
         raise AnoclustError(f"--pooling {params.pooling} needs normal images (the reference weighting): give "
                             f"--normal, or choose --pooling {' or '.join(weighting.poolings)}")
@@ -218,15 +219,17 @@ def cluster_best(descs: list[Description], weighting: Weighting, params: Params,
                  given: np.ndarray | None = None) -> tuple[Description, Clustering, dict | None]:
     """Stage 3 on each description of `descs` (rows `rows` of it; `given`: their labels instead
     of clustering) and the one whose clusters are the best separated, by the mean silhouette in
-    its clustering space: another description replaces the weighted one (the first) only when
-    its silhouette is positive and at least POOLING_MARGIN times the weighted one's; of several
-    such, the highest. Returns the description, its clustering, and each pooling's silhouette
-    when there was a choice.
+    its clustering space: another description replaces the first (the weighted one, or the
+    residual one where the normal images match closely) only when its silhouette is positive and
+    at least POOLING_MARGIN times the first one's; of several such, the highest. Returns the
+    description, its clustering, and each pooling's silhouette (the first first) when there was
+    a choice.
 
     Where a defect covers the whole image, the softmax picks a few patches of the defect texture
     at random and average pooling describes it better; where the defect is local, the average
     is dominated by the parts' own variation. Where normal parts of one product look alike, the
-    residual pooling takes their appearance out of the description (docs/DESIGN.md)."""
+    residual pooling takes their appearance out of the description; where each normal patch has a
+    close counterpart in the other normal images, it leads (docs/DESIGN.md)."""
     xs = [d.embeddings if rows is None else d.embeddings[rows] for d in descs]
     found = []
     for d, x in zip(descs, xs):
@@ -238,7 +241,7 @@ def cluster_best(descs: list[Description], weighting: Weighting, params: Params,
     if len(descs) == 1:
         return descs[0], found[0], None
     values = [_silhouette(f, x, params.random_state) for f, x in zip(found, xs)]
-    bar = POOLING_MARGIN * max(values[0], 0.0)  # descriptions() gives the weighted pooling first
+    bar = POOLING_MARGIN * max(values[0], 0.0)
     eligible = [i for i in range(1, len(values)) if values[i] > 0 and values[i] >= bar]
     best = max(eligible, key=values.__getitem__, default=0)
     return descs[best], found[best], {d.pooling: round(v, 6) for d, v in zip(descs, values)}
@@ -363,7 +366,7 @@ def _fit(bags: np.ndarray, normal_bags: np.ndarray | None, params: Params, score
         weighting=weighting.name, method=found.method, embed_taps=desc.embed_taps, embed_from=desc.embed_from,
         normalize=desc.normalize, n_components=found.n_components, n_clusters=int(found.labels.max()) + 1,
         score_peak=desc.score_peak, normal_threshold=threshold, k_diagnostics=found.k_diagnostics,
-        pooling=desc.pooling, pooling_silhouettes=silhouettes,
+        pooling=desc.pooling, pooling_silhouettes=silhouettes, normal_match=weighting.normal_match,
     )
     model = Model(params, resolved, weighting, found.space, desc.embeddings[~normals], found.cluster_centers,
                   found.novelty_centers, found.unknown_thresholds, tuple(bags.shape[1:]))

@@ -185,6 +185,8 @@ def _typed_resolved(r) -> dict:
     if "pooling" not in r and "pooling_silhouettes" not in r:  # saved before pooling="auto": always weighted
         scored = r.get("weighting") in WEIGHTING_TYPES and WEIGHTING_TYPES[r["weighting"]].scored
         r = {**r, "pooling": "weighted" if scored else None, "pooling_silhouettes": None}
+    if "normal_match" not in r:  # saved before the residual pooling could lead
+        r = {**r, "normal_match": None}
     names = {f.name for f in dataclasses.fields(Resolved)}
     _expect(set(r) == names, f"resolved must have exactly the keys {', '.join(sorted(names))}")
     checks = {
@@ -196,6 +198,7 @@ def _typed_resolved(r) -> dict:
         "k_diagnostics": r["k_diagnostics"] is None or isinstance(r["k_diagnostics"], dict),
         "pooling": r["pooling"] is None or r["pooling"] in POOLINGS,
         "pooling_silhouettes": r["pooling_silhouettes"] is None or isinstance(r["pooling_silhouettes"], dict),
+        "normal_match": r["normal_match"] is None or _real(r["normal_match"]),
     }
     bad = [name for name, ok in checks.items() if not ok]
     _expect(not bad, f"resolved {', '.join(f'{b}={r[b]!r}' for b in bad)} not allowed")

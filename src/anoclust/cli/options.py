@@ -106,8 +106,16 @@ def print_summary(result, out) -> None:
               "`anoclust report RUN --k N` shows another)")
     sil = resolved.pooling_silhouettes
     if sil:
+        from ..fit import POOLING_MARGIN
+        from ..weighting.residual import DENSE_MATCH
+
+        lead, match = next(iter(sil)), resolved.normal_match
+        why = f"; another pooling needs {POOLING_MARGIN} x the {lead} pooling's"
+        if match is not None:
+            why += (f", which leads as the normal images' patch match ratio is {match:.2f} "
+                    f"({'<=' if match <= DENSE_MATCH else '>'} {DENSE_MATCH})")
         print(f"described by {resolved.pooling} pooling (cluster silhouette: "
-              + ", ".join(f"{p} {v:.3f}" for p, v in sil.items()) + f"; --pooling {'|'.join(sil)} fixes it)")
+              + ", ".join(f"{p} {v:.3f}" for p, v in sil.items()) + f"{why}; --pooling {'|'.join(sil)} fixes it)")
     if fitted.model.params.aspect == "keep":
         print("each image kept its aspect ratio (--aspect keep; --aspect squash resizes every image to a square)")
     if n_normal:

@@ -36,6 +36,8 @@ class Weighting:
         self.params = params  # anoclust.settings.Params
         self.state: Any = None  # an instance of state_type once fitted
         self.space = PatchSpace()
+        # residual.match_ratio of the normal images, measured by fit where it decides anything
+        self.normal_match: float | None = None
 
     @classmethod
     def restore(cls, params: Any, state: Any, n_patches: int) -> "Weighting":
@@ -66,6 +68,11 @@ class Weighting:
         """(embeddings (N, D), patch weights (N, M)). pooling (settings.POOLINGS) is read by the
         weightings with scores only."""
         raise NotImplementedError
+
+    def auto_poolings(self) -> tuple[str, ...]:
+        """The poolings pooling "auto" compares (anoclust.fit.cluster_best), the one the others
+        must beat first; set by fit."""
+        return self.poolings
 
     def describes_locally(self, peak: float | None) -> bool:
         """Whether "auto" describes the defect by the deepest tap, l2-normalised (anoclust.fit)."""

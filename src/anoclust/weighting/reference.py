@@ -28,7 +28,7 @@ from .base import ScoredWeighting
 from .nearest import (BLOCK_ELEMENTS, CandidateSearch, as_tensor, exact_distance, in_threads, min_sq_dist, preparer,
                       resolve_search)
 from .pooling import softmax_weights
-from .residual import residual_average
+from .residual import DENSE_MATCH, match_ratio, residual_average
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,13 @@ class ReferenceWeighting(ScoredWeighting):
         self.space = PatchSpace(scored_mask(normal_bags.shape[1], p.border, p.aspect), whitening)
         bank = build_bank(normal_bags, p.max_bank, p.random_state, self.space)
         self.state = ReferenceState(bank.astype(np.float16), whitening)  # exact: the bags are float16
+        self.normal_match = match_ratio(normal_bags, self.space, p.max_bank)
         return self
+
+    def auto_poolings(self) -> tuple[str, ...]:
+        if self.normal_match is not None and self.normal_match <= DENSE_MATCH:
+            return ("residual", "weighted", "average")
+        return self.poolings
 
     @property
     def embedding_map(self) -> Whitening | None:

@@ -7,7 +7,8 @@ softmax weights. What a defect patch shares with the normal patches that look mo
 the part's own texture and colour at that place, cancels; what is left is the defect.
 
 Only the reference weighting has a normal bank to subtract. With pooling "auto" it is one of
-the descriptions anoclust.fit.cluster_best chooses between (docs/DESIGN.md).
+the descriptions anoclust.fit.cluster_best chooses between, and the one the others must beat
+when the normal images match each other closely (`match_ratio`; docs/DESIGN.md).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..space import Whitening
+from ..space import PatchSpace, Whitening
 from .nearest import CandidateSearch, exact_distance, resolve_search
 
 # The patches that describe an image: on the study sets the 128 highest weights hold 90-99% of
@@ -36,6 +37,14 @@ GROUP_ROWS = 64
 # from its k + SPARE_GROUPS groups of least minimum: room for rounding to reorder rows at near ties.
 CANDIDATES = 16
 SPARE_GROUPS = 2
+# The residual leads pooling "auto" when a normal patch's nearest patch in another normal image
+# lies at most this share of its median distance to them (the median over sampled patches): the
+# normal images show one part the same way, so a defect patch's nearest normal patches are its
+# counterparts. VisA 0.44-0.51 (100 normals, or 20 drawn from them), MTD 0.73, the synthetic sets
+# 0.68-0.76: where the normal patches have no close counterparts, the nearest of them is an
+# arbitrary one and subtracting it adds its noise (docs/DESIGN.md).
+DENSE_MATCH = 0.6
+MATCH_QUERIES = 512  # normal patches sampled for the ratio, evenly over the images
 
 
 class NearestRows:
@@ -135,3 +144,32 @@ def residual_average(bags: np.ndarray, weights: np.ndarray, bank: np.ndarray, wh
         diff = (patches - nearest.bank[nearest(patches, n_neighbours)].mean(1)).view(len(rows), t, d)
         out[rows] = torch.einsum("nt,ntd->nd", torch.from_numpy(w[rows]), diff).numpy()
     return out
+
+
+def match_ratio(normal_bags: np.ndarray, space: PatchSpace, max_patches: int) -> float | None:
+    """The median over sampled normal patches of (distance to the nearest patch of another normal
+    image) / (median distance to the patches of the other normal images); None with fewer than
+    two normal images.
+
+    normal_bags (N, M, D) in the features' own space; their patches `space` scores are compared
+    in its (whitened) space, as the residual is taken. Only the first images holding about
+    max_patches scored patches take part (at least two), as many as the normal bank keeps;
+    patches are sampled at even steps, so no seed is involved.
+    """
+    n, d = len(normal_bags), normal_bags.shape[2]
+    m = normal_bags.shape[1] if space.keep is None else int(np.count_nonzero(space.keep))
+    n = min(n, max(2, max_patches // max(m, 1)))
+    if n < 2 or m == 0:
+        return None
+    kept = space.kept(np.asarray(normal_bags[:n], dtype=np.float32))
+    rows = torch.from_numpy(np.ascontiguousarray(kept if space.whitening is None else space.whitening(kept)))
+    rows = rows.reshape(n * m, d)
+    image = torch.arange(n).repeat_interleave(m)
+    queries = torch.from_numpy(np.unique(np.linspace(0, n * m - 1, min(MATCH_QUERIES, n * m)).astype(np.int64)))
+    ratios = []
+    for chunk in queries.split(64):
+        dist = torch.cdist(rows[chunk], rows)
+        dist[image[chunk].unsqueeze(1) == image.unsqueeze(0)] = float("nan")  # only other images count
+        nearest = torch.where(dist.isnan(), float("inf"), dist).amin(1)
+        ratios.append(nearest / dist.nanmedian(1).values.clamp_min(1e-12))
+    return float(torch.cat(ratios).median())
