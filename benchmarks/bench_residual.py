@@ -3,8 +3,10 @@
     python benchmarks/bench_residual.py [--subsets 10] [--grid]
 
 Per set (the reference weighting, default settings, the set's aspect as `--aspect auto` reads
-it): the time of the residual pooling's search (`residual_average` with 32 and with the default
-128 patches) against the time of the reference scores of the same images, the median share of an
+it): the normal images' patch match ratio (which decides whether the residual pooling leads
+`--pooling auto`) and the time it takes, the time of the residual pooling's search
+(`residual_average` with 32 and with the default 128 patches) against the time of the reference
+scores of the same images, the median share of an
 image's weight its 32 and 128 highest-weighted patches hold, and over the full set
 and --subsets random 90% subsets with k given, the residual description's silhouette over the
 weighted one's and how often `--pooling auto` (fit.cluster_best) chose it. --grid: instead, the
@@ -25,7 +27,7 @@ import studyset
 from anoclust import fit
 from anoclust.settings import Params
 from anoclust.weighting import reference
-from anoclust.weighting.residual import RESIDUAL_PATCHES, residual_average
+from anoclust.weighting.residual import RESIDUAL_PATCHES, match_ratio, residual_average
 
 GRID = [(32, 1), (32, 4), (32, 16), (64, 4), (128, 1), (128, 4), (128, 16)]  # (patches, neighbours)
 
@@ -54,6 +56,7 @@ def main() -> None:
         times = {t: seconds(lambda: residual_average(s.bags, weights, state.bank, state.whitening, n_patches=t))
                  for t in (32, RESIDUAL_PATCHES)}
         scoring = seconds(lambda: s.weighting.scores(s.bags))
+        matching = seconds(lambda: match_ratio(data.normal_bags, s.weighting.space, params.max_bank))
         held = np.median(np.cumsum(-np.sort(-weights, 1), 1)[:, [31, RESIDUAL_PATCHES - 1]], 0)
         k = dataclasses.replace(params, n_clusters=len(set(s.truth)))
         ratios, chosen = [], 0
@@ -61,7 +64,8 @@ def main() -> None:
             desc, _, silhouettes = fit.cluster_best(descs, s.weighting, k, rows)
             ratios.append(silhouettes["residual"] / silhouettes["weighted"])
             chosen += desc.pooling == "residual"
-        print(f"{dataset.name}: {len(s.bags)} images, bank {len(state.bank)} rows; search "
+        print(f"{dataset.name}: {len(s.bags)} images, bank {len(state.bank)} rows; match ratio "
+              f"{s.weighting.normal_match:.3f} ({matching:.2f} s), {descs[0].pooling} leads; search "
               + ", ".join(f"{t} patches {v:.2f} s" for t, v in times.items()) + f", scores {scoring:.2f} s; "
               f"weight held by the top 32 / {RESIDUAL_PATCHES} patches {held[0]:.2f} / {held[1]:.2f}; "
               f"silhouette ratio {min(ratios):.2f}-{max(ratios):.2f}, residual chosen {chosen} of {len(ratios)}",

@@ -166,8 +166,9 @@ METHOD_SETTINGS: tuple[Setting, ...] = (
     S("pooling", "auto", choice(POOLINGS, auto=True),
       "how scored weightings pool each bag: weighted = softmax of the patch scores, average = mean of the "
       "scored patches (deepest tap, l2), residual = the weighted top patches' differences from their nearest "
-      "normal patches (every tap, unnormalised; needs normal images); auto = the weighted pooling unless "
-      "another gives much better separated clusters (silhouette)",
+      "normal patches (every tap, unnormalised; needs normal images); auto = the weighted pooling (the "
+      "residual one where the normal images match each other closely) unless another gives much better "
+      "separated clusters (silhouette)",
       "--pooling", "research"),
     S("tau", 0.5, positive_real(), "softmax temperature of the patch weights", "--tau", "research"),
     S("standardize", True, switch(), "standardise patch scores within each image before the softmax",
