@@ -121,7 +121,9 @@ def scored(data: Embedded, params: Params) -> Scored:
         order = canonical_order(data.bags)
         bags = take_rows(data.bags, order)
         normals = take_rows(normals, canonical_order(normals)) if uses else None
-        weighting, scores = fit.score(bags, normals, params)
+        # fitted as pooling "auto" fits it (with the normal images' match ratio), whichever pooling
+        # the study then describes the set by: the memo is shared across poolings
+        weighting, scores = fit.score(bags, normals, dataclasses.replace(params, pooling="auto"))
         _MEMO[key] = (data, Scored(bags, np.asarray(data.truth)[order], order, weighting, scores))  # holds data: ids stay unique
     return _MEMO[key][1]
 

@@ -81,6 +81,8 @@ def test_the_residual_leads_only_where_normal_patches_match_closely():
         w = ReferenceWeighting(Params(border=1)).fit(None, normals)
         assert (w.normal_match <= DENSE_MATCH) == (leads == "residual")
         assert w.auto_poolings()[0] == leads and sorted(w.auto_poolings()) == sorted(w.poolings)
+    # a forced pooling has nothing to lead: the ratio is not measured
+    assert ReferenceWeighting(Params(border=1, pooling="weighted")).fit(None, alike).normal_match is None
 
 
 def part_bags(n_per_type: int, seed: int, normal: bool = False) -> tuple[np.ndarray, np.ndarray]:

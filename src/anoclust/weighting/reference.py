@@ -58,7 +58,8 @@ class ReferenceWeighting(ScoredWeighting):
         self.space = PatchSpace(scored_mask(normal_bags.shape[1], p.border, p.aspect), whitening)
         bank = build_bank(normal_bags, p.max_bank, p.random_state, self.space)
         self.state = ReferenceState(bank.astype(np.float16), whitening)  # exact: the bags are float16
-        self.normal_match = match_ratio(normal_bags, self.space, p.max_bank)
+        if p.pooling == "auto":  # it decides only which description leads the choice
+            self.normal_match = match_ratio(normal_bags, self.space, p.max_bank)
         return self
 
     def auto_poolings(self) -> tuple[str, ...]:
