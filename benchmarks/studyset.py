@@ -4,8 +4,10 @@ The study sets: the real sets in ../shared/data (MTD with its protocol and 20 no
 without normals, VisA fryum and macaroni1 with their 100 normals each; those absent are left
 out) and synthetic sets of the kinds that stress the method differently: small local defects
 ("local"), defects that cover the whole image ("texture"), large normal variation between parts
-("variable"), the demo's MVTec-style category with good as a class ("demo"), and long strips
-(1024 x 64 px) with small local defects ("strip", which squashing to a square distorts).
+("variable"), one product shown the same way in every image, as a line camera sees it
+("aligned", added 2026-12-05 to check the residual pooling's lead on a set not used to set it),
+the demo's MVTec-style category with good as a class ("demo"), and long strips (1024 x 64 px)
+with small local defects ("strip", which squashing to a square distorts).
 
 `nmis` clusters a set with a setting exactly as the tool does (the stages of anoclust.fit,
 k = the number of classes; with pooling "auto" each subset chooses its pooling itself): on the full set and on random 90% subsets, whose mean tells a
@@ -38,6 +40,7 @@ DATA = ROOT.parent / "shared" / "data"
 WORK = Path(tempfile.gettempdir()) / "anoclust-study"  # the synthetic sets, written once
 CACHE = str(default_cache_dir())
 SUBSET_SHARE = 0.9
+ALIGNED_TYPES = ("scratch", "spot", "crack", "stain", "hole")
 
 
 def real_sets(data: Path = DATA) -> list[Dataset]:
@@ -60,10 +63,12 @@ def synthetic_sets(work: Path = WORK) -> list[Dataset]:
     from anoclust.synthetic import make_labelled_folder, make_mvtec_category, make_strip_folder
 
     out = []
-    for kind in ("local", "texture", "variable"):
+    for kind in ("local", "texture", "variable", "aligned"):
         data, normal = work / kind, work / f"{kind}-normal"
+        # aligned: five types, where three are told apart by every description
+        classes = ALIGNED_TYPES if kind == "aligned" else None
         if not data.exists():
-            make_labelled_folder(data, n_per_type=20, kind=kind, seed=1, normal_root=normal)
+            make_labelled_folder(data, n_per_type=20, kind=kind, seed=1, classes=classes, normal_root=normal)
         out.append(folder_dataset(data, normal))
     demo = work / "demo"
     if not demo.exists():

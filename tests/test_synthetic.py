@@ -72,7 +72,7 @@ def test_normal_images_vary(tmp_path):
     assert np.std(means) > 2.0
 
 
-@pytest.mark.parametrize("kind", ["local", "texture", "variable"])
+@pytest.mark.parametrize("kind", ["local", "texture", "variable", "aligned"])
 def test_labelled_kinds(tmp_path, kind):
     root = make_labelled_folder(tmp_path / kind, n_per_type=3, size=64, seed=1, kind=kind,
                                 normal_root=tmp_path / f"{kind}_normal", n_normal=4)
@@ -90,6 +90,18 @@ def test_labelled_kinds(tmp_path, kind):
     first, second = _tree(root), _tree(again)
     assert first.keys() == second.keys()
     assert all(np.array_equal(v, second[k]) for k, v in first.items())
+
+
+def test_aligned_images_show_one_product(tmp_path):
+    # every image of an "aligned" set is the same scene up to a small shift, brightness and noise;
+    # "variable" draws a new object each time
+    spread = {}
+    for kind in ("aligned", "variable"):
+        make_labelled_folder(tmp_path / kind, n_per_type=1, size=64, seed=1, kind=kind,
+                             normal_root=tmp_path / f"{kind}_normal", n_normal=6)
+        normals = np.stack([_pixels(p) for p in find_images(tmp_path / f"{kind}_normal")]).astype(float)
+        spread[kind] = np.abs(normals - np.median(normals, 0)).mean()
+    assert spread["aligned"] < 0.5 * spread["variable"]
 
 
 def test_refuses_non_empty_root_and_bad_args(tmp_path):

@@ -222,8 +222,8 @@ def cluster_best(descs: list[Description], weighting: Weighting, params: Params,
     its clustering space: another description replaces the first (the weighted one, or the
     residual one where the normal images match closely) only when its silhouette is positive and
     at least POOLING_MARGIN times the first one's; of several such, the highest. Returns the
-    description, its clustering, and each pooling's silhouette (the first first) when there was
-    a choice.
+    description, its clustering, and each pooling's silhouette (in `descs`' order) when there
+    was a choice.
 
     Where a defect covers the whole image, the softmax picks a few patches of the defect texture
     at random and average pooling describes it better; where the defect is local, the average

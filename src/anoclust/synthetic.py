@@ -32,7 +32,7 @@ from anoclust.errors import AnoclustError
 
 DEFECT_TYPES = ("scratch", "spot", "crack", "stain", "hole", "ring", "dots", "streak")
 TEXTURE_CLASSES = ("stripes_h", "stripes_d", "blotches", "grain", "pits")
-KINDS = ("local", "texture", "variable")
+KINDS = ("local", "texture", "variable", "aligned")
 # Strips: defects small against the strip's length, which squashing to a square distorts most.
 STRIP_CLASSES = ("spot", "crack", "dots", "ring")
 
@@ -253,6 +253,28 @@ def _object_scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, Regi
     return img * (1.0 - o) + fill * o, (float(ox), float(oy), float(inner), obj.astype(np.float32))
 
 
+@lru_cache(maxsize=4)
+def _product(seed: int, size: int) -> tuple[np.ndarray, Region]:
+    """The one product every image of an "aligned" set shows (drawn from the seed alone)."""
+    return _object_scene(_rng(seed, "aligned", "product"), size)
+
+
+def _aligned_scene(rng: np.random.Generator, seed: int, size: int) -> tuple[np.ndarray, Region]:
+    """The set's product as a line camera sees it: shifted by up to 3 px, its brightness and
+    the sensor noise varying a little."""
+    scene, (ox, oy, inner, obj) = _product(seed, size)
+    dx, dy = (int(v) for v in rng.integers(-3, 4, 2))
+    img = np.roll(scene, (dy, dx), (0, 1)) * rng.uniform(0.95, 1.05) + rng.normal(0.0, 0.02, scene.shape)
+    return np.clip(img, 0.0, 1.0).astype(np.float32), (ox + dx, oy + dy, inner, np.roll(obj, (dy, dx), (0, 1)))
+
+
+def _scene(rng: np.random.Generator, kind: str, seed: int, size: int) -> tuple[np.ndarray, Region | None]:
+    """A defect-free image of a "local", "variable" or "aligned" set, and where defects may go."""
+    if kind == "local":
+        return _surface(rng, size), None
+    return _aligned_scene(rng, seed, size) if kind == "aligned" else _object_scene(rng, size)
+
+
 def _save(path: Path, arr: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8)).save(path, compress_level=1)
@@ -324,7 +346,8 @@ def make_labelled_folder(
     image as ``<stem>_mask.png``). ``"texture"``: every image is a defect texture covering
     the whole frame, one texture per class (no masks). ``"variable"``: a centred object whose
     shape, colour, size and pose vary strongly, with a small local defect on it (masks
-    written). ``classes`` defaults to scratch/spot/crack, or all texture classes for
+    written). ``"aligned"``: the same object in every image (one product on a line, shifted by
+    a few pixels), with a small local defect on it (masks written). ``classes`` defaults to scratch/spot/crack, or all texture classes for
     ``"texture"``. With ``normal_root``, ``n_normal`` defect-free images of the same kind go
     there (a flat folder) for use as normal references.
     """
@@ -339,7 +362,7 @@ def make_labelled_folder(
             if kind == "texture":
                 _save(out / t / f"{i:03d}.png", _texture_class(rng, size, t))
                 continue
-            img, region = (_surface(rng, size), None) if kind == "local" else _object_scene(rng, size)
+            img, region = _scene(rng, kind, seed, size)
             img, mask = _add_defect(rng, img, t, region)
             _save(out / t / f"{i:03d}.png", img)
             _save_mask(out / t / f"{i:03d}_mask.png", mask)
@@ -347,8 +370,7 @@ def make_labelled_folder(
         nroot = _fresh(normal_root)
         for i in range(n_normal):
             rng = _rng(seed, kind, "normal", i)
-            img = _object_scene(rng, size)[0] if kind == "variable" else _surface(rng, size)
-            _save(nroot / f"{i:03d}.png", img)
+            _save(nroot / f"{i:03d}.png", _scene(rng, kind, seed, size)[0])
     return out
 
 
