@@ -41,8 +41,9 @@ SPARE_GROUPS = 2
 # lies at most this share of its median distance to them (the median over sampled patches): the
 # normal images show one part the same way, so a defect patch's nearest normal patches are its
 # counterparts. VisA 0.44-0.51 (100 normals, or 20 drawn from them), MTD 0.73, the synthetic sets
-# 0.68-0.76: where the normal patches have no close counterparts, the nearest of them is an
-# arbitrary one and subtracting it adds its noise (docs/DESIGN.md).
+# of random parts and textures 0.68-0.76 (a synthetic aligned product 0.51-0.58): where the
+# normal patches have no close counterparts, the nearest of them is an arbitrary one and
+# subtracting it adds its noise (docs/DESIGN.md).
 DENSE_MATCH = 0.6
 MATCH_QUERIES = 512  # normal patches sampled for the ratio, evenly over the images
 
