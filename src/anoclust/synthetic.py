@@ -347,8 +347,8 @@ def make_labelled_folder(
     the whole frame, one texture per class (no masks). ``"variable"``: a centred object whose
     shape, colour, size and pose vary strongly, with a small local defect on it (masks
     written). ``"aligned"``: the same object in every image (one product on a line, shifted by
-    a few pixels), with a small local defect on it (masks written). ``classes`` defaults to scratch/spot/crack, or all texture classes for
-    ``"texture"``. With ``normal_root``, ``n_normal`` defect-free images of the same kind go
+    a few pixels), with a small local defect on it (masks written). ``classes`` defaults to
+    scratch/spot/crack, or all texture classes for ``"texture"``. With ``normal_root``, ``n_normal`` defect-free images of the same kind go
     there (a flat folder) for use as normal references.
     """
     if kind not in KINDS:
