@@ -4,6 +4,7 @@ from sklearn.base import clone
 
 from anoclust.errors import AnoclustError
 from anoclust.estimator import AnomalyClustering, load_model
+from anoclust.weighting.residual import DENSE_MATCH
 
 
 def synthetic_bags(seed=0, n_per=10, m=16, d=6):
@@ -126,7 +127,10 @@ def test_auto_components_four_per_cluster_with_scores_within_the_embeddings_rank
 def test_auto_method_polishes_ward_with_kmeans_only_with_normals():
     bags = np.random.default_rng(0).normal(size=(12, 16, 8)).astype(np.float32)
     normal = bags[:3] + 0.1
-    assert AnomalyClustering(n_clusters=2, weighting="reference").fit(bags, normal=normal).method_ == "ward_kmeans"
+    with_normals = AnomalyClustering(n_clusters=2, weighting="reference").fit(bags, normal=normal)
+    assert with_normals.method_ == "ward_kmeans"
+    lead = "residual" if with_normals.normal_match_ <= DENSE_MATCH else "weighted"
+    assert next(iter(with_normals.pooling_silhouettes_)) == lead  # what led the pooling choice, and why
     for w in ("unsupervised", "uniform", "max"):
         assert AnomalyClustering(n_clusters=2, weighting=w, n_sampled=4).fit(bags).method_ == "ward"
     assert AnomalyClustering(n_clusters=2, weighting="uniform", method="average").fit(bags).method_ == "average"

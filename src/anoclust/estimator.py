@@ -35,7 +35,8 @@ class AnomalyClustering(ClusterMixin, BaseEstimator):
     skipped_ ((path, reason) of unreadable images), model_ (anoclust.fit.Model: what placing
     new images needs), and what each "auto" setting resolved to: weighting_, method_,
     embed_taps_, embed_from_, normalize_, n_components_, n_clusters_, score_peak_,
-    normal_threshold_, k_diagnostics_; cluster_names_ (the labels' names when fitted with y, else
+    normal_threshold_, k_diagnostics_, pooling_, pooling_silhouettes_, normal_match_;
+    cluster_names_ (the labels' names when fitted with y, else
     None). New images: predict / assign; save / load_model.
     """
 
