@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 COMPONENTS_PER_CLUSTER = 4
 
 # pooling="auto": another pooling must separate the clusters this much better (silhouette
-# ratio) to replace the weighted one, the method's own. On the study sets the average's ratio is
+# ratio) to replace the leading one (the weighted, the method's own, or where the normal images
+# match closely the residual: Weighting.auto_poolings). On the study sets the average's ratio is
 # 1.7-1.9 where it wins by 0.07-0.26 NMI (NEU) and at most 1.02 where the weighted wins
 # (docs/DESIGN.md).
 POOLING_MARGIN = 1.25
